@@ -88,6 +88,7 @@ struct Model {
   int width = 416;
   int height = 416;
   int channels = 3;
+  bool letter_box = false;  // [net] letter_box: the model was trained on letterboxed images
   std::vector<Layer> layers;
   std::vector<std::string> class_names;
 

@@ -1,0 +1,14 @@
+#pragma once
+
+#include <memory>
+
+#include "backends/backend.h"
+
+namespace clouddetect {
+
+// Runs the model with OpenCV DNN (CPU, its own Darknet importer fed from our parsed model).
+// Call cv::setNumThreads once per process to size OpenCV's thread pool; it is global.
+std::unique_ptr<Backend> make_opencv_backend(std::shared_ptr<const darknet::Model> model,
+                                             const BackendOptions& options);
+
+}  // namespace clouddetect

@@ -1,0 +1,32 @@
+// The one place that lists backends.
+#include <string>
+
+#include "backends/backend.h"
+#include "backends/opencv/opencv_backend.h"
+#include "core/error.h"
+#if CLOUDDETECT_HAS_ONEDNN
+#include "backends/onednn/onednn_backend.h"
+#endif
+
+namespace clouddetect {
+
+std::vector<std::string> available_backends() {
+  std::vector<std::string> names = {"opencv"};
+#if CLOUDDETECT_HAS_ONEDNN
+  names.push_back("native");
+#endif
+  return names;
+}
+
+std::unique_ptr<Backend> create_backend(const std::string& name, std::shared_ptr<const darknet::Model> model,
+                                        const BackendOptions& options) {
+  if (name == "opencv") return make_opencv_backend(std::move(model), options);
+#if CLOUDDETECT_HAS_ONEDNN
+  if (name == "native") return make_onednn_backend(std::move(model), options);
+#endif
+  std::string list;
+  for (const auto& available : available_backends()) list += (list.empty() ? "" : ", ") + available;
+  throw Error(ErrorCode::kInvalidArgument, "unknown backend '" + name + "' (available: " + list + ")");
+}
+
+}  // namespace clouddetect

@@ -1,0 +1,107 @@
+#include "darknet/weights_reader.h"
+
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+#include "core/error.h"
+
+namespace clouddetect::darknet {
+namespace {
+
+constexpr std::size_t kHeaderInts = 3;  // major, minor, revision
+
+std::size_t conv_floats(const Layer& layer) {
+  const auto& p = layer.convolutional;
+  std::size_t n = static_cast<std::size_t>(p.filters);
+  std::size_t per_filter = static_cast<std::size_t>(layer.input.c / p.groups) * p.size * p.size;
+  return n * (p.batch_normalize ? 4 : 1) + n * per_filter;
+}
+
+std::size_t header_size(int32_t major, int32_t minor) {
+  // darknet: "seen" is 64-bit from version 0.2 on, 32-bit before.
+  bool wide_seen = major * 10 + minor >= 2 && major < 1000 && minor < 1000;
+  return kHeaderInts * sizeof(int32_t) + (wide_seen ? sizeof(uint64_t) : sizeof(int32_t));
+}
+
+}  // namespace
+
+std::size_t expected_weights_size(const Model& model) {
+  std::size_t floats = 0;
+  for (const Layer& layer : model.layers) {
+    if (layer.type == LayerType::kConvolutional) floats += conv_floats(layer);
+  }
+  return header_size(0, 2) + floats * sizeof(float);
+}
+
+void read_weights_bytes(const std::vector<char>& bytes, const std::string& source_name, Model& model) {
+  if (bytes.size() < kHeaderInts * sizeof(int32_t)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                source_name + ": " + std::to_string(bytes.size()) + " bytes is too short for a weights header");
+  }
+  int32_t version[kHeaderInts];
+  std::memcpy(version, bytes.data(), sizeof(version));
+  std::size_t offset = header_size(version[0], version[1]);
+  std::size_t floats = 0;
+  for (const Layer& layer : model.layers) {
+    if (layer.type == LayerType::kConvolutional) floats += conv_floats(layer);
+  }
+  std::size_t expected = offset + floats * sizeof(float);
+  if (bytes.size() != expected) {
+    throw Error(ErrorCode::kInvalidArgument,
+                source_name + ": " + std::to_string(bytes.size()) + " bytes, but " + model.name +
+                    ".cfg needs exactly " + std::to_string(expected) +
+                    " (truncated download or weights of another cfg?)");
+  }
+  auto take = [&](std::vector<float>& out, std::size_t count) {
+    out.resize(count);
+    std::memcpy(out.data(), bytes.data() + offset, count * sizeof(float));
+    offset += count * sizeof(float);
+  };
+  for (Layer& layer : model.layers) {
+    if (layer.type != LayerType::kConvolutional) continue;
+    const auto& p = layer.convolutional;
+    auto& w = layer.weights;
+    take(w.biases, p.filters);
+    if (p.batch_normalize) {
+      take(w.scales, p.filters);
+      take(w.rolling_mean, p.filters);
+      take(w.rolling_variance, p.filters);
+    }
+    take(w.weights, conv_floats(layer) - static_cast<std::size_t>(p.filters) * (p.batch_normalize ? 4 : 1));
+  }
+}
+
+void read_weights_file(const std::string& path, Model& model) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorCode::kNotFound, "cannot open weights file " + path);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  read_weights_bytes(bytes, path, model);
+}
+
+std::vector<char> serialize_weights(const Model& model) {
+  std::vector<char> bytes(expected_weights_size(model));
+  const int32_t version[kHeaderInts] = {0, 2, 0};
+  std::memcpy(bytes.data(), version, sizeof(version));
+  std::size_t offset = header_size(0, 2);  // "seen" stays 0
+  auto put = [&](const std::vector<float>& values) {
+    std::memcpy(bytes.data() + offset, values.data(), values.size() * sizeof(float));
+    offset += values.size() * sizeof(float);
+  };
+  for (const Layer& layer : model.layers) {
+    if (layer.type != LayerType::kConvolutional) continue;
+    const auto& w = layer.weights;
+    put(w.biases);
+    put(w.scales);
+    put(w.rolling_mean);
+    put(w.rolling_variance);
+    put(w.weights);
+  }
+  if (offset != bytes.size()) {
+    throw Error(ErrorCode::kInternal, "serialize_weights: model " + model.name + " has no weights loaded");
+  }
+  return bytes;
+}
+
+}  // namespace clouddetect::darknet

@@ -1,0 +1,107 @@
+#include "image/decode.h"
+
+#include <cstring>
+#include <string>
+
+#include <opencv2/imgcodecs.hpp>
+
+#include "core/error.h"
+
+namespace clouddetect::image {
+namespace {
+
+uint32_t be16(const unsigned char* p) { return (uint32_t{p[0]} << 8) | p[1]; }
+uint32_t be32(const unsigned char* p) { return (be16(p) << 16) | be16(p + 2); }
+uint32_t le16(const unsigned char* p) { return (uint32_t{p[1]} << 8) | p[0]; }
+uint32_t le32(const unsigned char* p) { return (le16(p + 2) << 16) | le16(p); }
+
+std::optional<ImageSize> jpeg_size(const unsigned char* data, std::size_t size) {
+  std::size_t i = 2;
+  while (i + 4 <= size) {
+    if (data[i] != 0xFF) return std::nullopt;
+    unsigned char marker = data[i + 1];
+    if (marker == 0xFF) {  // fill byte
+      ++i;
+      continue;
+    }
+    if (marker == 0xD8 || (marker >= 0xD0 && marker <= 0xD7) || marker == 0x01) {
+      i += 2;
+      continue;
+    }
+    uint32_t length = be16(data + i + 2);
+    if (length < 2) return std::nullopt;
+    // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC) carry the frame size.
+    if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
+      if (i + 9 > size) return std::nullopt;
+      return ImageSize{static_cast<int>(be16(data + i + 7)), static_cast<int>(be16(data + i + 5))};
+    }
+    i += 2 + length;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<ImageSize> peek_size(const unsigned char* data, std::size_t size) {
+  if (size >= 4 && data[0] == 0xFF && data[1] == 0xD8) return jpeg_size(data, size);
+  if (size >= 24 && std::memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0) {
+    uint64_t w = be32(data + 16), h = be32(data + 20);
+    if (w > INT32_MAX || h > INT32_MAX) return ImageSize{INT32_MAX, INT32_MAX};
+    return ImageSize{static_cast<int>(w), static_cast<int>(h)};
+  }
+  if (size >= 10 && (std::memcmp(data, "GIF87a", 6) == 0 || std::memcmp(data, "GIF89a", 6) == 0)) {
+    return ImageSize{static_cast<int>(le16(data + 6)), static_cast<int>(le16(data + 8))};
+  }
+  if (size >= 26 && data[0] == 'B' && data[1] == 'M') {
+    int32_t w, h;
+    std::memcpy(&w, data + 18, 4);
+    std::memcpy(&h, data + 22, 4);
+    long long abs_h = h < 0 ? -static_cast<long long>(h) : h;
+    if (w < 0 || abs_h > INT32_MAX) return std::nullopt;
+    return ImageSize{w, static_cast<int>(abs_h)};
+  }
+  if (size >= 30 && std::memcmp(data, "RIFF", 4) == 0 && std::memcmp(data + 8, "WEBP", 4) == 0) {
+    if (std::memcmp(data + 12, "VP8X", 4) == 0) {
+      uint32_t w = 1 + (le32(data + 24) & 0xFFFFFF), h = 1 + (le32(data + 27) & 0xFFFFFF);
+      return ImageSize{static_cast<int>(w), static_cast<int>(h)};
+    }
+    if (std::memcmp(data + 12, "VP8 ", 4) == 0) {
+      return ImageSize{static_cast<int>(le16(data + 26) & 0x3FFF), static_cast<int>(le16(data + 28) & 0x3FFF)};
+    }
+    if (std::memcmp(data + 12, "VP8L", 4) == 0 && size >= 25) {
+      uint32_t bits = le32(data + 21);
+      return ImageSize{static_cast<int>((bits & 0x3FFF) + 1), static_cast<int>(((bits >> 14) & 0x3FFF) + 1)};
+    }
+  }
+  return std::nullopt;
+}
+
+cv::Mat decode(const std::vector<unsigned char>& bytes, std::int64_t max_pixels) {
+  if (bytes.empty()) throw Error(ErrorCode::kUnprocessable, "image is empty");
+  auto size = peek_size(bytes.data(), bytes.size());
+  if (size) {
+    std::int64_t pixels = static_cast<std::int64_t>(size->width) * size->height;
+    if (pixels > max_pixels) {
+      throw Error(ErrorCode::kPayloadTooLarge,
+                  "image is " + std::to_string(size->width) + "x" + std::to_string(size->height) +
+                      " = " + std::to_string(pixels) + " pixels, the limit is " + std::to_string(max_pixels));
+    }
+    if (pixels == 0) throw Error(ErrorCode::kUnprocessable, "image header declares zero pixels");
+  }
+  cv::Mat decoded;
+  try {
+    // IMREAD_COLOR converts gray, palette, alpha and 16-bit images to 8-bit BGR.
+    decoded = cv::imdecode(cv::_InputArray(bytes.data(), static_cast<int>(bytes.size())), cv::IMREAD_COLOR);
+  } catch (const cv::Exception& e) {
+    throw Error(ErrorCode::kUnprocessable, std::string("image cannot be decoded: ") + e.what());
+  }
+  if (decoded.empty()) {
+    throw Error(ErrorCode::kUnprocessable, "image cannot be decoded (not a JPEG, PNG, BMP, TIFF or WebP, or corrupt)");
+  }
+  if (static_cast<std::int64_t>(decoded.cols) * decoded.rows > max_pixels) {
+    throw Error(ErrorCode::kPayloadTooLarge, "image has more than " + std::to_string(max_pixels) + " pixels");
+  }
+  return decoded;
+}
+
+}  // namespace clouddetect::image

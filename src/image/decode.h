@@ -1,0 +1,27 @@
+// Decoding client-supplied image bytes with limits checked before any pixel is allocated.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include <opencv2/core/mat.hpp>
+
+namespace clouddetect::image {
+
+struct ImageSize {
+  int width = 0;
+  int height = 0;
+};
+
+// Width and height read from a JPEG, PNG, GIF, BMP or WebP header, without decoding; nullopt when
+// the format is not recognised or the header is truncated.
+std::optional<ImageSize> peek_size(const unsigned char* data, std::size_t size);
+
+// Decodes to 8-bit BGR (grayscale, alpha, 16-bit and palette images are converted).
+// Throws Error{kPayloadTooLarge} when the header declares more than max_pixels,
+// Error{kUnprocessable} when the bytes are not a decodable image.
+cv::Mat decode(const std::vector<unsigned char>& bytes, std::int64_t max_pixels);
+
+}  // namespace clouddetect::image

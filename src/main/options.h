@@ -1,0 +1,55 @@
+// Every knob of the command line, with its default, in one place; --help prints these defaults.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace clouddetect {
+
+struct ModelOptions {
+  std::string model_dir = "models/yolov3-tiny";
+  std::string backend = "opencv";
+  std::string precision = "fp32";
+  std::string resize = "auto";  // auto | stretch | letterbox
+  float conf = 0.5f;
+  float nms = 0.45f;
+  int threads = 1;  // intra-op threads per worker
+};
+
+struct ServeOptions {
+  ModelOptions model;
+  std::string host = "0.0.0.0";
+  int port = 5000;
+  int workers = 0;  // 0 = from the cgroup CPU quota
+  int io_threads = 1;
+  int queue = 64;
+  std::int64_t max_body_bytes = 16 << 20;
+  std::int64_t max_pixels = 40'000'000;
+  int max_connections = 10000;
+  int header_timeout_s = 10;
+  int body_timeout_s = 60;
+  int keepalive_timeout_s = 75;
+  int drain_seconds = 0;
+  std::string log_format = "json";
+  std::string api_key;
+  std::vector<std::string> cors_origins;
+};
+
+struct DetectOptions {
+  ModelOptions model;
+  std::vector<std::string> images;
+  std::string annotate;  // output path of the annotated image (one input image only)
+  std::int64_t max_pixels = 40'000'000;
+};
+
+struct BenchOptions {
+  ModelOptions model;
+  std::vector<std::string> backends = {"opencv"};
+  std::vector<std::string> precisions = {"fp32"};
+  std::string image;  // empty = a coco128 image from CLOUDDETECT_SHARED, else a synthetic one
+  int iterations = 30;
+  int warmup = 3;
+};
+
+}  // namespace clouddetect
