@@ -1,1 +1,125 @@
-int main() { return 0; }
+// clouddetect: one binary, subcommands serve | detect | bench | make-weights. Wiring only.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "backends/backend.h"
+#include "core/cpu_quota.h"
+#include "core/error.h"
+#include "main/commands.h"
+
+namespace {
+
+using clouddetect::ModelOptions;
+
+std::string backend_list() {
+  std::string list;
+  for (const auto& name : clouddetect::available_backends()) list += (list.empty() ? "" : ", ") + name;
+  return list;
+}
+
+// bench takes lists of backends and precisions instead of one of each.
+void add_model_options(CLI::App& app, ModelOptions& o, bool single_backend = true) {
+  app.add_option("--model", o.model_dir, "Model folder: one .cfg, one .weights, one .names")
+      ->envname("CLOUDDETECT_MODEL")->capture_default_str();
+  if (single_backend) {
+    app.add_option("--backend", o.backend, "Inference backend (" + backend_list() + ")")
+        ->envname("CLOUDDETECT_BACKEND")->capture_default_str();
+    app.add_option("--precision", o.precision, "fp32 | int8 (native backend only)")
+        ->envname("CLOUDDETECT_PRECISION")->capture_default_str();
+  }
+  app.add_option("--resize", o.resize, "auto (the better for the model) | stretch | letterbox")
+      ->envname("CLOUDDETECT_RESIZE")->capture_default_str()->check(CLI::IsMember({"auto", "stretch", "letterbox"}));
+  app.add_option("--conf", o.conf, "Confidence threshold (objectness x class probability)")
+      ->envname("CLOUDDETECT_CONF")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--nms", o.nms, "NMS IoU threshold (per class)")
+      ->envname("CLOUDDETECT_NMS")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--threads", o.threads, "Intra-op threads per inference worker")
+      ->envname("CLOUDDETECT_THREADS")->capture_default_str()->check(CLI::Range(1, 64));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"CloudDetect: YOLO object detection as a web service"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "clouddetect 0.1.0");
+
+  clouddetect::ServeOptions serve;
+  CLI::App* serve_cmd = app.add_subcommand("serve", "Run the HTTP service");
+  add_model_options(*serve_cmd, serve.model);
+  serve_cmd->add_option("--host", serve.host, "Listen address")->envname("CLOUDDETECT_HOST")->capture_default_str();
+  serve_cmd->add_option("--port", serve.port, "Listen port")
+      ->envname("CLOUDDETECT_PORT")->capture_default_str()->check(CLI::Range(0, 65535));
+  serve_cmd->add_option("--workers", serve.workers,
+                        "Inference workers; 0 = the cgroup CPU quota rounded up (here: " +
+                            std::to_string(clouddetect::available_cpus()) + ")")
+      ->envname("CLOUDDETECT_WORKERS")->capture_default_str()->check(CLI::Range(0, 256));
+  serve_cmd->add_option("--io-threads", serve.io_threads, "Network I/O threads")
+      ->envname("CLOUDDETECT_IO_THREADS")->capture_default_str()->check(CLI::Range(1, 64));
+  serve_cmd->add_option("--queue", serve.queue, "Requests that may wait for a worker; beyond it 503 at once")
+      ->envname("CLOUDDETECT_QUEUE")->capture_default_str()->check(CLI::Range(0, 100000));
+  serve_cmd->add_option("--max-body-bytes", serve.max_body_bytes, "Largest request body (413 beyond)")
+      ->envname("CLOUDDETECT_MAX_BODY_BYTES")->capture_default_str()->check(CLI::Range(1024LL, 1LL << 31));
+  serve_cmd->add_option("--max-pixels", serve.max_pixels, "Largest image, width x height (413 beyond)")
+      ->envname("CLOUDDETECT_MAX_PIXELS")->capture_default_str()->check(CLI::Range(1LL, 1LL << 31));
+  serve_cmd->add_option("--max-connections", serve.max_connections, "Open connections at most")
+      ->envname("CLOUDDETECT_MAX_CONNECTIONS")->capture_default_str()->check(CLI::Range(1, 1000000));
+  serve_cmd->add_option("--header-timeout", serve.header_timeout_s, "Seconds to receive the request headers")
+      ->envname("CLOUDDETECT_HEADER_TIMEOUT")->capture_default_str()->check(CLI::Range(1, 3600));
+  serve_cmd->add_option("--body-timeout", serve.body_timeout_s, "Seconds to receive the request body")
+      ->envname("CLOUDDETECT_BODY_TIMEOUT")->capture_default_str()->check(CLI::Range(1, 3600));
+  serve_cmd->add_option("--keepalive-timeout", serve.keepalive_timeout_s, "Seconds an idle keep-alive connection stays open")
+      ->envname("CLOUDDETECT_KEEPALIVE_TIMEOUT")->capture_default_str()->check(CLI::Range(1, 3600));
+  serve_cmd->add_option("--drain-seconds", serve.drain_seconds,
+                        "After SIGTERM: seconds to keep accepting while /readyz says 503")
+      ->envname("CLOUDDETECT_DRAIN_SECONDS")->capture_default_str()->check(CLI::Range(0, 600));
+  serve_cmd->add_option("--log-format", serve.log_format, "json | text")
+      ->envname("CLOUDDETECT_LOG_FORMAT")->capture_default_str()->check(CLI::IsMember({"json", "text"}));
+  serve_cmd->add_option("--api-key", serve.api_key, "If set, detection needs 'Authorization: Bearer <key>'")
+      ->envname("CLOUDDETECT_API_KEY");
+  serve_cmd->add_option("--cors-origins", serve.cors_origins, "Origins allowed by CORS (comma-separated)")
+      ->envname("CLOUDDETECT_CORS_ORIGINS")->delimiter(',');
+
+  clouddetect::DetectOptions detect;
+  CLI::App* detect_cmd = app.add_subcommand("detect", "Detect objects in image files; prints the API's JSON");
+  add_model_options(*detect_cmd, detect.model);
+  detect_cmd->add_option("images", detect.images, "Image files")->required()->check(CLI::ExistingFile);
+  detect_cmd->add_option("--annotate", detect.annotate, "Write the image with boxes drawn to this JPEG (one image)");
+  detect_cmd->add_option("--max-pixels", detect.max_pixels, "Largest image, width x height")
+      ->envname("CLOUDDETECT_MAX_PIXELS")->capture_default_str();
+
+  clouddetect::BenchOptions bench;
+  CLI::App* bench_cmd = app.add_subcommand("bench", "Time backends side by side on the same input");
+  add_model_options(*bench_cmd, bench.model, false);
+  bench_cmd->add_option("--backend,--backends", bench.backends, "Backends to compare, comma-separated (" + backend_list() + ")")
+      ->delimiter(',')->capture_default_str();
+  bench_cmd->add_option("--precision,--precisions", bench.precisions, "Precisions for the native backend (fp32,int8)")
+      ->delimiter(',')->capture_default_str();
+  bench_cmd->add_option("--iterations", bench.iterations, "Timed forward passes per backend")
+      ->capture_default_str()->check(CLI::Range(1, 100000));
+  bench_cmd->add_option("--warmup", bench.warmup, "Untimed passes first")->capture_default_str();
+  bench_cmd->add_option("--image", bench.image, "Input image (default: a coco128 image, else synthetic)");
+
+  std::string weights_cfg, weights_out;
+  unsigned weights_seed = 0;
+  CLI::App* weights_cmd =
+      app.add_subcommand("make-weights", "Write random weights of the exact layout a cfg needs (for timing)");
+  weights_cmd->add_option("cfg", weights_cfg, "Darknet .cfg")->required()->check(CLI::ExistingFile);
+  weights_cmd->add_option("out", weights_out, "Output .weights")->required();
+  weights_cmd->add_option("--seed", weights_seed, "Random seed")->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (*serve_cmd) return clouddetect::run_serve(serve);
+    if (*detect_cmd) return clouddetect::run_detect(detect);
+    if (*bench_cmd) return clouddetect::run_bench(bench);
+    if (*weights_cmd) return clouddetect::run_make_weights(weights_cfg, weights_out, weights_seed);
+  } catch (const clouddetect::Error& e) {
+    std::cerr << "clouddetect: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "clouddetect: internal error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,65 @@
+#include "main/detection_service.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "image/annotate.h"
+#include "image/decode.h"
+
+namespace clouddetect {
+
+std::unique_ptr<Detector> make_detector(std::shared_ptr<const darknet::Model> model, const ModelOptions& options) {
+  DetectorOptions detector_options;
+  detector_options.score_threshold = options.conf;
+  detector_options.nms_threshold = options.nms;
+  detector_options.resize =
+      options.resize == "auto" ? default_resize_mode(*model) : image::parse_resize_mode(options.resize);
+  BackendOptions backend_options;
+  backend_options.threads = options.threads;
+  backend_options.precision = options.precision;
+  auto backend = create_backend(options.backend, model, backend_options);
+  return std::make_unique<Detector>(std::move(model), std::move(backend), detector_options);
+}
+
+api::DetectResponse to_response(const std::string& id, const std::vector<Detection>& detections,
+                                const std::vector<std::string>& class_names) {
+  api::DetectResponse response;
+  response.id = id;
+  response.objects.reserve(detections.size());
+  for (const Detection& d : detections) {
+    api::DetectedObject object;
+    object.label = class_names.at(static_cast<std::size_t>(d.class_id));
+    object.accuracy = d.score;
+    // Round the corners, not the size, so adjacent boxes stay adjacent; both stay inside the image.
+    int left = static_cast<int>(std::lround(d.box.x));
+    int top = static_cast<int>(std::lround(d.box.y));
+    object.rectangle = {left, top, static_cast<int>(std::lround(d.box.x + d.box.w)) - left,
+                        static_cast<int>(std::lround(d.box.y + d.box.h)) - top};
+    response.objects.push_back(std::move(object));
+  }
+  return response;
+}
+
+DetectionService::DetectionService(std::shared_ptr<const darknet::Model> model, const ModelOptions& options,
+                                   int workers, std::int64_t max_pixels)
+    : model_(std::move(model)), max_pixels_(max_pixels) {
+  for (int i = 0; i < workers; ++i) detectors_.push_back(make_detector(model_, options));
+}
+
+api::DetectResponse DetectionService::run(const api::DetectRequest& request, int worker) {
+  Detector& detector = *detectors_.at(static_cast<std::size_t>(worker));
+  cv::Mat image = image::decode(request.image, max_pixels_);
+  std::vector<Detection> detections = detector.detect(image);
+  api::DetectResponse response = to_response(request.id, detections, model_->class_names);
+  if (request.annotate) {
+    response.annotated_jpeg = image::encode_jpeg(image::annotate(image, detections, model_->class_names));
+  }
+  return response;
+}
+
+void DetectionService::warm_up() {
+  cv::Mat image(model_->height, model_->width, CV_8UC3, cv::Scalar(127, 127, 127));
+  for (auto& detector : detectors_) detector->detect(image);
+}
+
+}  // namespace clouddetect

@@ -1,0 +1,43 @@
+// Wiring between the API types and the detector: bytes in, API response out. Lives in main/
+// because it is the one place that knows both the HTTP-free core and the API shapes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "api/detect_types.h"
+#include "detector/detector.h"
+#include "main/options.h"
+
+namespace clouddetect {
+
+// Builds the Detector that `options` describe (backend, thresholds, resize mode).
+std::unique_ptr<Detector> make_detector(std::shared_ptr<const darknet::Model> model,
+                                        const ModelOptions& options);
+
+api::DetectResponse to_response(const std::string& id, const std::vector<Detection>& detections,
+                                const std::vector<std::string>& class_names);
+
+// One Detector per worker; run() is called with the worker's index, so no two threads ever share a
+// Detector and no lock is needed.
+class DetectionService {
+ public:
+  DetectionService(std::shared_ptr<const darknet::Model> model, const ModelOptions& options, int workers,
+                   std::int64_t max_pixels);
+
+  api::DetectResponse run(const api::DetectRequest& request, int worker);
+
+  // One inference per worker on a synthetic image, so the first request is not slow.
+  void warm_up();
+
+  const darknet::Model& model() const { return *model_; }
+
+ private:
+  std::shared_ptr<const darknet::Model> model_;
+  std::vector<std::unique_ptr<Detector>> detectors_;
+  std::int64_t max_pixels_;
+};
+
+}  // namespace clouddetect
