@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# CI test of the Kubernetes manifests: renders every overlay with `kubectl kustomize`, validates
+# each object against the v1.30.0 JSON schemas in $CLOUDDETECT_SHARED (default ../shared), checks
+# the invariants, and checks that deliberately broken manifests are rejected. About 2 s.
+# Needs: kubectl (or kustomize), Debian python3-yaml and python3-jsonschema.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+python=/usr/bin/python3
+if ! "$python" -c 'import yaml, jsonschema' 2>/dev/null; then
+  echo "FAIL k8s: $python lacks yaml/jsonschema: apt-get install -y python3-yaml python3-jsonschema"
+  exit 1
+fi
+if ! command -v kubectl >/dev/null && ! command -v kustomize >/dev/null; then
+  echo "FAIL k8s: kubectl (with built-in kustomize) is not installed"
+  exit 1
+fi
+
+if timeout 120 "$python" "$here/validate.py" --self-test; then
+  echo "PASS deploy/k8s"
+else
+  echo "FAIL deploy/k8s"
+  exit 1
+fi
