@@ -1,0 +1,83 @@
+#include "backends/onednn/layers/convolutional.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace clouddetect::onednn {
+
+using dnnl::memory;
+
+memory::dims convolutional_weights_dims(const darknet::Layer& layer) {
+  const auto& p = layer.convolutional;
+  if (p.groups == 1) return {p.filters, layer.input.c, p.size, p.size};
+  return {p.groups, p.filters / p.groups, layer.input.c / p.groups, p.size, p.size};
+}
+
+namespace {
+
+// gamma / sqrt(var + eps) per filter, or 1 without batch norm.
+std::vector<float> batch_norm_factors(const darknet::Layer& layer) {
+  const auto& w = layer.weights;
+  std::vector<float> factors(static_cast<std::size_t>(layer.convolutional.filters), 1.0f);
+  if (layer.convolutional.batch_normalize) {
+    for (std::size_t f = 0; f < factors.size(); ++f) {
+      factors[f] = w.scales[f] / std::sqrt(w.rolling_variance[f] + kBatchNormEpsilon);
+    }
+  }
+  return factors;
+}
+
+}  // namespace
+
+std::vector<float> fold_batch_norm_weights(const darknet::Layer& layer) {
+  std::vector<float> folded = layer.weights.weights;
+  const std::vector<float> factors = batch_norm_factors(layer);
+  const std::size_t per_filter = folded.size() / factors.size();
+  for (std::size_t f = 0; f < factors.size(); ++f) {
+    for (std::size_t i = 0; i < per_filter; ++i) folded[f * per_filter + i] *= factors[f];
+  }
+  return folded;
+}
+
+std::vector<float> fold_batch_norm_bias(const darknet::Layer& layer) {
+  std::vector<float> bias = layer.weights.biases;
+  if (layer.convolutional.batch_normalize) {
+    const std::vector<float> factors = batch_norm_factors(layer);
+    for (std::size_t f = 0; f < bias.size(); ++f) bias[f] -= factors[f] * layer.weights.rolling_mean[f];
+  }
+  return bias;
+}
+
+memory make_convolutional(Plan& plan, const PreparedConvolution& prepared, const memory& src) {
+  const darknet::Layer& layer = prepared.layer();
+  const auto& p = layer.convolutional;
+  const memory::dims src_dims = {1, layer.input.c, layer.input.h, layer.input.w};
+  const memory::dims dst_dims = {1, layer.output.c, layer.output.h, layer.output.w};
+  // Darknet pads `padding` on every side; oneDNN wants the right/bottom padding actually used.
+  const memory::dim pad_b = std::max(0, (layer.output.h - 1) * p.stride + p.size - layer.input.h - p.padding);
+  const memory::dim pad_r = std::max(0, (layer.output.w - 1) * p.stride + p.size - layer.input.w - p.padding);
+
+  dnnl::convolution_forward::desc desc(
+      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, any_desc(src_dims),
+      any_desc(convolutional_weights_dims(layer)), plain_desc({p.filters}), any_desc(dst_dims), {p.stride, p.stride},
+      {p.padding, p.padding}, {pad_b, pad_r});
+  dnnl::primitive_attr attr = Plan::attr();
+  dnnl::post_ops ops;
+  append_activation(ops, p.activation);
+  attr.set_post_ops(ops);
+  dnnl::convolution_forward::primitive_desc pd(desc, attr, plan.engine());
+
+  std::shared_ptr<const float> weights = prepared.weights(pd.weights_desc(), plan.engine(), plan.stream());
+  plan.keep(weights);
+  memory weights_memory(pd.weights_desc(), plan.engine(), const_cast<float*>(weights.get()));
+  memory bias_memory(pd.bias_desc(), plan.engine(), const_cast<float*>(prepared.bias().data()));
+  memory input = plan.reorder_to(src, pd.src_desc());
+  memory dst = plan.new_memory(pd.dst_desc());
+  plan.add(dnnl::convolution_forward(pd),
+           {{DNNL_ARG_SRC, input}, {DNNL_ARG_WEIGHTS, weights_memory}, {DNNL_ARG_BIAS, bias_memory},
+            {DNNL_ARG_DST, dst}},
+           pd.scratchpad_desc());
+  return dst;
+}
+
+}  // namespace clouddetect::onednn

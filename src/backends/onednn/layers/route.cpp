@@ -1,0 +1,61 @@
+#include "backends/onednn/layers/route.h"
+
+namespace clouddetect::onednn {
+
+using dnnl::memory;
+
+namespace {
+
+// Channels [offset, offset + count) of `src`, copied into a new memory.
+memory slice_channels(Plan& plan, const memory& src, memory::dim offset, memory::dim count) {
+  memory source = src;
+  memory::dims dims = source.get_desc().dims();
+  const int block = channel_block(source.get_desc());
+  if (block == 0 || offset % block != 0 || count % block != 0) {
+    // A slice must not split a channel block: go through the plain layout.
+    source = plan.reorder_to(source, plain_desc(dims));
+  }
+  const memory::dims slice_dims = {dims[0], count, dims[2], dims[3]};
+  memory::desc view = source.get_desc().submemory_desc(slice_dims, {0, offset, 0, 0});
+  // The slice keeps the source's layout, densely.
+  memory::desc dense = block > 1 && offset % block == 0 && count % block == 0
+                           ? memory::desc(slice_dims, memory::data_type::f32,
+                                          block == 16 ? memory::format_tag::nChw16c
+                                          : block == 8 ? memory::format_tag::nChw8c
+                                                       : memory::format_tag::nChw4c)
+                           : plain_desc(slice_dims);
+  memory target = plan.new_memory(dense);
+  dnnl::reorder::primitive_desc pd(plan.engine(), view, plan.engine(), dense, Plan::attr());
+  memory source_view(view, plan.engine(), DNNL_MEMORY_NONE);
+  // The view shares the source's buffer; its own handle is the buffer's start (offset is in the desc).
+  source_view.set_data_handle(source.get_data_handle());
+  plan.add(dnnl::reorder(pd), {{DNNL_ARG_FROM, source_view}, {DNNL_ARG_TO, target}}, pd.scratchpad_desc());
+  return target;
+}
+
+}  // namespace
+
+memory make_route(Plan& plan, const darknet::Layer& layer, const std::vector<memory>& inputs) {
+  const auto& p = layer.route;
+  std::vector<memory> parts;
+  for (const memory& input : inputs) {
+    if (p.groups == 1) {
+      parts.push_back(input);
+      continue;
+    }
+    const memory::dim channels = input.get_desc().dims()[1] / p.groups;
+    parts.push_back(slice_channels(plan, input, channels * p.group_id, channels));
+  }
+  if (parts.size() == 1) return parts.front();
+
+  std::vector<memory::desc> descs;
+  for (const memory& part : parts) descs.push_back(part.get_desc());
+  dnnl::concat::primitive_desc pd(1, descs, plan.engine(), Plan::attr());
+  memory dst = plan.new_memory(pd.dst_desc());
+  std::unordered_map<int, memory> args{{DNNL_ARG_DST, dst}};
+  for (std::size_t i = 0; i < parts.size(); ++i) args[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i)] = parts[i];
+  plan.add(dnnl::concat(pd), std::move(args), pd.scratchpad_desc());
+  return dst;
+}
+
+}  // namespace clouddetect::onednn

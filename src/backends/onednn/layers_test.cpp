@@ -1,0 +1,348 @@
+// Each native layer on random data against a plain darknet-style loop.
+// Tolerance: max |native - reference| / max(1, |reference|) <= 1e-4 per element (fp32 sums of at
+// most a few hundred products differ from the loop's order by ~1e-6).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <random>
+
+#include "backends/onednn/layers/convolutional.h"
+#include "backends/onednn/layers/maxpool.h"
+#include "backends/onednn/layers/route.h"
+#include "backends/onednn/layers/shortcut.h"
+#include "backends/onednn/layers/upsample.h"
+#include "backends/onednn/onednn_backend.h"
+#include "core/error.h"
+
+namespace clouddetect::onednn {
+namespace {
+
+using darknet::Activation;
+using darknet::Layer;
+using darknet::Shape;
+using dnnl::memory;
+using tag = memory::format_tag;
+
+constexpr float kTolerance = 1e-4f;
+
+std::vector<float> random_vector(std::size_t n, unsigned seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+float activate(float x, Activation a) {
+  switch (a) {
+    case Activation::kLinear: return x;
+    case Activation::kLeaky: return x > 0 ? x : 0.1f * x;
+    case Activation::kRelu: return x > 0 ? x : 0;
+    case Activation::kLogistic: return 1.0f / (1.0f + std::exp(-x));
+  }
+  return x;
+}
+
+void expect_close(const std::vector<float>& actual, const std::vector<float>& expected) {
+  ASSERT_EQ(actual.size(), expected.size());
+  float worst = 0;
+  std::size_t worst_at = 0;
+  for (std::size_t i = 0; i < actual.size(); ++i) {
+    float err = std::abs(actual[i] - expected[i]) / std::max(1.0f, std::abs(expected[i]));
+    if (err > worst) worst = err, worst_at = i;
+  }
+  EXPECT_LE(worst, kTolerance) << "at " << worst_at << ": " << actual[worst_at] << " vs " << expected[worst_at];
+}
+
+// Feeds plain NCHW data in a given layout to one layer and reads its output back as NCHW.
+class Harness {
+ public:
+  Harness() : plan_(dnnl::engine(dnnl::engine::kind::cpu, 0)) {}
+  Plan& plan() { return plan_; }
+
+  memory input(const std::vector<float>& data, const Shape& s, tag layout) {
+    inputs_.push_back(data);
+    memory::dims dims = {1, s.c, s.h, s.w};
+    memory user(plain_desc(dims), plan_.engine(), inputs_.back().data());
+    return plan_.reorder_to(user, memory::desc(dims, memory::data_type::f32, layout));
+  }
+
+  std::vector<float> run(const memory& out) {
+    memory::dims dims = out.get_desc().dims();
+    std::vector<float> result(static_cast<std::size_t>(dims[0] * dims[1] * dims[2] * dims[3]));
+    memory user(plain_desc(dims), plan_.engine(), result.data());
+    memory plain = plan_.reorder_to(out, user.get_desc());
+    dnnl::reorder::primitive_desc pd(plan_.engine(), plain.get_desc(), plan_.engine(), user.get_desc());
+    plan_.add(dnnl::reorder(pd), {{DNNL_ARG_FROM, plain}, {DNNL_ARG_TO, user}}, pd.scratchpad_desc());
+    plan_.finalize();
+    plan_.execute();
+    return result;
+  }
+
+ private:
+  Plan plan_;
+  std::vector<std::vector<float>> inputs_;
+};
+
+// ---- [convolutional] ----
+
+struct ConvCase {
+  int c, h, w, filters, size, stride, pad, groups;
+  bool batch_normalize;
+  Activation activation;
+};
+
+Layer make_conv_layer(const ConvCase& k, unsigned seed) {
+  Layer layer;
+  layer.type = darknet::LayerType::kConvolutional;
+  auto& p = layer.convolutional;
+  p = {k.filters, k.size, k.stride, k.pad ? k.size / 2 : 0, k.groups, k.batch_normalize, k.activation};
+  layer.input = {k.c, k.h, k.w};
+  layer.output = {k.filters, (k.h + 2 * p.padding - k.size) / k.stride + 1,
+                  (k.w + 2 * p.padding - k.size) / k.stride + 1};
+  const std::size_t n = static_cast<std::size_t>(k.filters);
+  const float bound = std::sqrt(3.0f / static_cast<float>(k.c / k.groups * k.size * k.size));
+  layer.weights.weights = random_vector(n * (k.c / k.groups) * k.size * k.size, seed, -bound, bound);
+  layer.weights.biases = random_vector(n, seed + 1);
+  if (k.batch_normalize) {
+    layer.weights.scales = random_vector(n, seed + 2, 0.5f, 1.5f);
+    layer.weights.rolling_mean = random_vector(n, seed + 3, -0.2f, 0.2f);
+    layer.weights.rolling_variance = random_vector(n, seed + 4, 0.01f, 2.0f);
+  }
+  return layer;
+}
+
+// darknet forward_convolutional_layer + normalize/scale/add_bias + activate, unfolded.
+std::vector<float> conv_reference(const Layer& layer, const std::vector<float>& in) {
+  const auto& p = layer.convolutional;
+  const auto& wt = layer.weights;
+  const Shape i = layer.input, o = layer.output;
+  const int per_group_in = i.c / p.groups, per_group_out = p.filters / p.groups;
+  std::vector<float> out(static_cast<std::size_t>(o.size()));
+  for (int f = 0; f < p.filters; ++f) {
+    const int g = f / per_group_out;
+    for (int oy = 0; oy < o.h; ++oy) {
+      for (int ox = 0; ox < o.w; ++ox) {
+        double sum = 0;
+        for (int ci = 0; ci < per_group_in; ++ci) {
+          for (int ky = 0; ky < p.size; ++ky) {
+            for (int kx = 0; kx < p.size; ++kx) {
+              const int iy = oy * p.stride - p.padding + ky, ix = ox * p.stride - p.padding + kx;
+              if (iy < 0 || iy >= i.h || ix < 0 || ix >= i.w) continue;
+              sum += static_cast<double>(in[(static_cast<std::size_t>(g * per_group_in + ci) * i.h + iy) * i.w + ix]) *
+                     wt.weights[((static_cast<std::size_t>(f) * per_group_in + ci) * p.size + ky) * p.size + kx];
+            }
+          }
+        }
+        float v = static_cast<float>(sum);
+        if (p.batch_normalize) {
+          v = (v - wt.rolling_mean[f]) / std::sqrt(wt.rolling_variance[f] + 0.000001f) * wt.scales[f];
+        }
+        v += wt.biases[f];
+        out[(static_cast<std::size_t>(f) * o.h + oy) * o.w + ox] = activate(v, p.activation);
+      }
+    }
+  }
+  return out;
+}
+
+class ConvolutionalTest : public ::testing::TestWithParam<ConvCase> {};
+
+TEST_P(ConvolutionalTest, MatchesReferenceLoop) {
+  const Layer layer = make_conv_layer(GetParam(), 7);
+  const std::vector<float> in = random_vector(static_cast<std::size_t>(layer.input.size()), 11);
+  PreparedConvolution prepared(layer);
+  Harness harness;
+  memory src = harness.input(in, layer.input, tag::nchw);
+  expect_close(harness.run(make_convolutional(harness.plan(), prepared, src)), conv_reference(layer, in));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Kinds, ConvolutionalTest,
+    ::testing::Values(ConvCase{3, 33, 31, 16, 3, 1, 1, 1, true, Activation::kLeaky},     // first layer
+                      ConvCase{3, 32, 32, 16, 3, 2, 1, 1, true, Activation::kLeaky},     // stride 2
+                      ConvCase{16, 20, 20, 32, 3, 1, 1, 1, true, Activation::kLeaky},    // 3x3
+                      ConvCase{48, 10, 10, 16, 1, 1, 0, 1, true, Activation::kLinear},   // pointwise
+                      ConvCase{8, 12, 12, 8, 1, 1, 0, 1, true, Activation::kLinear},     // 8 channels
+                      ConvCase{64, 12, 12, 64, 3, 1, 1, 64, true, Activation::kLeaky},   // depthwise
+                      ConvCase{48, 13, 13, 48, 3, 2, 1, 48, true, Activation::kLeaky},   // depthwise s2
+                      ConvCase{96, 10, 10, 96, 5, 1, 1, 96, true, Activation::kLeaky},   // depthwise 5x5
+                      ConvCase{16, 9, 9, 32, 3, 1, 1, 4, true, Activation::kRelu},       // grouped
+                      ConvCase{24, 7, 7, 255, 1, 1, 1, 1, false, Activation::kLinear},   // head, bias only
+                      ConvCase{24, 7, 7, 30, 3, 1, 1, 1, false, Activation::kLogistic}));
+
+// ---- [maxpool] ----
+
+struct PoolCase {
+  int c, h, w, size, stride;
+  tag layout;
+};
+
+std::vector<float> maxpool_reference(const Layer& layer, const std::vector<float>& in) {
+  const auto& p = layer.maxpool;
+  const Shape i = layer.input, o = layer.output;
+  const int offset = -p.padding / 2;
+  std::vector<float> out(static_cast<std::size_t>(o.size()));
+  for (int c = 0; c < o.c; ++c) {
+    for (int oy = 0; oy < o.h; ++oy) {
+      for (int ox = 0; ox < o.w; ++ox) {
+        float best = -FLT_MAX;
+        for (int ky = 0; ky < p.size; ++ky) {
+          for (int kx = 0; kx < p.size; ++kx) {
+            const int iy = offset + oy * p.stride + ky, ix = offset + ox * p.stride + kx;
+            if (iy < 0 || iy >= i.h || ix < 0 || ix >= i.w) continue;
+            best = std::max(best, in[(static_cast<std::size_t>(c) * i.h + iy) * i.w + ix]);
+          }
+        }
+        out[(static_cast<std::size_t>(c) * o.h + oy) * o.w + ox] = best;
+      }
+    }
+  }
+  return out;
+}
+
+class MaxpoolTest : public ::testing::TestWithParam<PoolCase> {};
+
+TEST_P(MaxpoolTest, MatchesReferenceLoop) {
+  const PoolCase k = GetParam();
+  Layer layer;
+  layer.type = darknet::LayerType::kMaxpool;
+  layer.maxpool = {k.size, k.stride, k.size - 1};
+  layer.input = {k.c, k.h, k.w};
+  layer.output = {k.c, (k.h + k.size - 1 - k.size) / k.stride + 1, (k.w + k.size - 1 - k.size) / k.stride + 1};
+  const std::vector<float> in = random_vector(static_cast<std::size_t>(layer.input.size()), 3);
+  Harness harness;
+  memory src = harness.input(in, layer.input, k.layout);
+  expect_close(harness.run(make_maxpool(harness.plan(), layer, src)), maxpool_reference(layer, in));
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, MaxpoolTest,
+                         ::testing::Values(PoolCase{16, 26, 26, 2, 2, tag::nChw16c},  // yolov3-tiny
+                                           PoolCase{16, 13, 13, 2, 2, tag::nChw16c},  // odd: pads right
+                                           PoolCase{32, 13, 13, 2, 1, tag::nChw16c},  // size 2 stride 1
+                                           PoolCase{8, 13, 11, 2, 1, tag::nChw8c},
+                                           PoolCase{24, 10, 10, 3, 1, tag::nChw16c},  // SPP
+                                           PoolCase{16, 10, 10, 5, 1, tag::nchw},
+                                           PoolCase{16, 10, 10, 9, 1, tag::nChw16c}));
+
+// ---- [upsample] ----
+
+TEST(UpsampleTest, MatchesReferenceLoop) {
+  for (tag layout : {tag::nChw16c, tag::nChw8c, tag::nchw}) {
+    for (int stride : {2, 3}) {
+      Layer layer;
+      layer.type = darknet::LayerType::kUpsample;
+      layer.upsample_stride = stride;
+      layer.input = {24, 7, 5};
+      layer.output = {24, 7 * stride, 5 * stride};
+      const std::vector<float> in = random_vector(static_cast<std::size_t>(layer.input.size()), 5);
+      std::vector<float> expected(static_cast<std::size_t>(layer.output.size()));
+      for (int c = 0; c < 24; ++c) {
+        for (int y = 0; y < layer.output.h; ++y) {
+          for (int x = 0; x < layer.output.w; ++x) {
+            expected[(static_cast<std::size_t>(c) * layer.output.h + y) * layer.output.w + x] =
+                in[(static_cast<std::size_t>(c) * 7 + y / stride) * 5 + x / stride];
+          }
+        }
+      }
+      Harness harness;
+      memory src = harness.input(in, layer.input, layout);
+      expect_close(harness.run(make_upsample(harness.plan(), layer, src)), expected);
+    }
+  }
+}
+
+// ---- [route] ----
+
+struct RouteCase {
+  std::vector<int> channels;  // of each routed input
+  int groups, group_id;
+  tag layout;
+};
+
+class RouteTest : public ::testing::TestWithParam<RouteCase> {};
+
+TEST_P(RouteTest, MatchesReferenceLoop) {
+  const RouteCase k = GetParam();
+  const int h = 6, w = 5;
+  Layer layer;
+  layer.type = darknet::LayerType::kRoute;
+  layer.route.groups = k.groups;
+  layer.route.group_id = k.group_id;
+  Harness harness;
+  std::vector<memory> inputs;
+  std::vector<float> expected;
+  int out_c = 0;
+  for (std::size_t i = 0; i < k.channels.size(); ++i) {
+    const int c = k.channels[i];
+    const std::vector<float> in = random_vector(static_cast<std::size_t>(c * h * w), 20 + static_cast<unsigned>(i));
+    inputs.push_back(harness.input(in, Shape{c, h, w}, k.layout));
+    const int part = c / k.groups;
+    expected.insert(expected.end(), in.begin() + part * k.group_id * h * w, in.begin() + part * (k.group_id + 1) * h * w);
+    out_c += part;
+  }
+  layer.output = {out_c, h, w};
+  expect_close(harness.run(make_route(harness.plan(), layer, inputs)), expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, RouteTest,
+                         ::testing::Values(RouteCase{{128, 256}, 1, 0, tag::nChw16c},  // yolov3-tiny
+                                           RouteCase{{96, 96, 96, 96}, 1, 0, tag::nChw16c},  // SPP
+                                           RouteCase{{16, 24}, 1, 0, tag::nChw8c},
+                                           RouteCase{{16, 8}, 1, 0, tag::nChw16c},  // unaligned concat
+                                           RouteCase{{64}, 1, 0, tag::nChw16c},     // alias
+                                           RouteCase{{64}, 2, 1, tag::nChw16c},     // aligned slice
+                                           RouteCase{{24}, 2, 1, tag::nChw16c},     // unaligned slice
+                                           RouteCase{{32, 48}, 2, 0, tag::nchw}));
+
+// ---- [shortcut] ----
+
+TEST(ShortcutTest, MatchesReferenceLoop) {
+  for (Activation activation : {Activation::kLinear, Activation::kLeaky, Activation::kLogistic}) {
+    for (tag layout : {tag::nChw16c, tag::nChw8c}) {
+      SCOPED_TRACE(std::string(darknet::to_string(activation)) + (layout == tag::nChw16c ? " nChw16c" : " nChw8c"));
+      Layer layer;
+      layer.type = darknet::LayerType::kShortcut;
+      layer.shortcut.activation = activation;
+      layer.input = layer.output = {24, 9, 7};
+      const std::size_t n = static_cast<std::size_t>(layer.output.size());
+      const std::vector<float> a = random_vector(n, 31), b = random_vector(n, 32);
+      std::vector<float> expected(n);
+      for (std::size_t i = 0; i < n; ++i) expected[i] = activate(a[i] + b[i], activation);
+      Harness harness;
+      memory previous = harness.input(a, layer.output, layout);
+      memory from = harness.input(b, layer.output, tag::nchw);  // a different layout is reordered
+      expect_close(harness.run(make_shortcut(harness.plan(), layer, previous, from)), expected);
+    }
+  }
+}
+
+// ---- errors ----
+
+TEST(OnednnBackendTest, RejectsUnsupportedLayerNamingTheLine) {
+  auto model = std::make_shared<darknet::Model>();
+  model->cfg_path = "odd.cfg";
+  Layer layer;
+  layer.type = static_cast<darknet::LayerType>(99);  // a kind this backend does not know
+  layer.line = 42;
+  model->layers.push_back(layer);
+  try {
+    make_onednn_backend(model, BackendOptions{});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("odd.cfg:42"), std::string::npos) << e.what();
+  }
+}
+
+TEST(OnednnBackendTest, RejectsUnsupportedPrecision) {
+  auto model = std::make_shared<darknet::Model>();
+  BackendOptions options;
+  options.precision = "fp16";
+  EXPECT_THROW(make_onednn_backend(model, options), Error);
+}
+
+}  // namespace
+}  // namespace clouddetect::onednn

@@ -1,0 +1,80 @@
+// A Plan is the executable form of a network on one engine: an ordered list of oneDNN
+// primitives with their argument memories, built once by the layer builders (layers/*.h) and
+// executed per forward with no allocation: arguments are pre-converted for the C API and every
+// primitive shares one user-managed scratchpad.
+//
+// Threading: a Plan belongs to one backend instance; execute() must not run concurrently.
+#pragma once
+
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+namespace clouddetect::onednn {
+
+class Plan {
+ public:
+  explicit Plan(dnnl::engine engine);
+
+  const dnnl::engine& engine() const { return engine_; }
+  dnnl::stream& stream() { return stream_; }
+
+  // Attributes every builder starts from: user scratchpad, so the plan owns one shared buffer.
+  static dnnl::primitive_attr attr();
+
+  // A new activation buffer, allocated now and kept for the plan's lifetime.
+  dnnl::memory new_memory(const dnnl::memory::desc& md);
+
+  // Appends a step; `scratchpad` is the primitive descriptor's scratchpad_desc().
+  void add(const dnnl::primitive& primitive, std::unordered_map<int, dnnl::memory> args,
+           const dnnl::memory::desc& scratchpad);
+
+  // `memory` itself when it already has layout `md`, else a new memory filled by an appended reorder.
+  dnnl::memory reorder_to(const dnnl::memory& memory, const dnnl::memory::desc& md);
+
+  // Keeps an object alive as long as the plan (e.g. shared weights referenced by a memory).
+  void keep(std::shared_ptr<const void> object) { kept_.push_back(std::move(object)); }
+
+  // Allocates the shared scratchpad; call once after the last add().
+  void finalize();
+
+  // Runs every step in order on stream() and waits.
+  void execute();
+
+  std::size_t num_steps() const { return steps_.size(); }
+  std::size_t scratchpad_bytes() const { return scratchpad_bytes_; }
+
+ private:
+  struct Step {
+    dnnl::primitive primitive;
+    std::unordered_map<int, dnnl::memory> args;  // owns the memories c_args point into
+    std::vector<dnnl_exec_arg_t> c_args;
+    bool uses_scratchpad = false;
+  };
+
+  dnnl::engine engine_;
+  dnnl::stream stream_;
+  std::vector<Step> steps_;
+  std::vector<std::shared_ptr<const void>> kept_;
+  std::size_t scratchpad_bytes_ = 0;
+  dnnl::memory scratchpad_;
+};
+
+// Layout helpers shared by the builders.
+dnnl::memory::desc plain_desc(const dnnl::memory::dims& dims);  // nchw / x / oihw... by rank
+dnnl::memory::desc any_desc(const dnnl::memory::dims& dims);
+// The channel block of an activation layout (16 for nChw16c, 1 for nchw/nhwc), 0 if unknown.
+int channel_block(const dnnl::memory::desc& md);
+
+}  // namespace clouddetect::onednn
+
+#include "darknet/model.h"
+
+namespace clouddetect::onednn {
+
+// Darknet's activations as oneDNN eltwise post-ops (leaky = relu with alpha 0.1); linear adds none.
+void append_activation(dnnl::post_ops& ops, darknet::Activation activation);
+
+}  // namespace clouddetect::onednn

@@ -1,0 +1,55 @@
+// Weights prepared once per darknet::Model and shared read-only by every native backend instance:
+// batch norm folded into weights and bias, weights reordered to the blocked layout the
+// convolution primitive asks for.
+//
+// Lifetime and threading: get() returns the one PreparedModel of a Model while any instance holds
+// it (keyed by the Model's address, held weakly). The blocked weights are filled lazily, once per
+// (layer, layout), under a mutex at backend construction; after that forward() only reads them.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "darknet/model.h"
+
+namespace clouddetect::onednn {
+
+// One [convolutional] layer: folded bias and weights in every layout some instance asked for.
+class PreparedConvolution {
+ public:
+  explicit PreparedConvolution(const darknet::Layer& layer);
+
+  const darknet::Layer& layer() const { return *layer_; }
+  const std::vector<float>& bias() const { return bias_; }  // [filters], batch norm folded
+
+  // Folded weights in layout `md` (a reorder of the plain oihw/goihw layout), created on first use
+  // with `plan_engine`/`stream`, then shared. The buffer lives as long as this object.
+  std::shared_ptr<const float> weights(const dnnl::memory::desc& md, const dnnl::engine& engine,
+                                       dnnl::stream& stream) const;
+
+ private:
+  const darknet::Layer* layer_;
+  std::vector<float> bias_;
+  mutable std::mutex mutex_;
+  mutable std::vector<std::pair<dnnl::memory::desc, std::shared_ptr<const float>>> layouts_;
+};
+
+class PreparedModel {
+ public:
+  static std::shared_ptr<const PreparedModel> get(const std::shared_ptr<const darknet::Model>& model);
+
+  explicit PreparedModel(std::shared_ptr<const darknet::Model> model);
+  const darknet::Model& model() const { return *model_; }
+  // The prepared convolution of cfg layer `index` (must be a [convolutional] layer).
+  const PreparedConvolution& convolution(int index) const { return *convolutions_.at(index); }
+
+ private:
+  std::shared_ptr<const darknet::Model> model_;
+  std::map<int, std::unique_ptr<PreparedConvolution>> convolutions_;
+};
+
+}  // namespace clouddetect::onednn
