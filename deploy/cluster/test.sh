@@ -88,6 +88,7 @@ dry load-image.sh "docker push registry.example.com/team/clouddetect:0.1.0" -- \
 dry scale.sh "kubectl --namespace clouddetect scale deployment/clouddetect --replicas 4" -- --replicas 4
 dry scale.sh "kubectl --kubeconfig k.conf --namespace exp scale deployment/cd --replicas 8" -- \
   --replicas 8 --namespace exp --deployment cd --kubeconfig k.conf
+dry request-spread.sh "logs -l app=clouddetect --prefix --tail=-1 --since=10m" --
 dry ../docker/make-base-image.sh "debootstrap --variant=minbase bookworm" "docker import" -- --force
 
 if [[ -s "$tmp/ran.txt" ]]; then
@@ -139,6 +140,7 @@ case "$1 $2" in
     [[ $polls -ge 2 && "$FAKE_SCENARIO" != stuck ]] && for _ in $(seq 1 "$want"); do printf x; done
     ;;
   "get events") echo "LAST SEEN TYPE REASON"; ;;
+  "logs -l") cat "$FAKE_LOGS" ;;
   *) echo "fake kubectl: unexpected: $*" >&2; exit 1 ;;
 esac
 FAKE
@@ -175,6 +177,19 @@ if [[ $rc -eq 1 && $secs -le 10 ]] && grep -q timeout "$tmp/scale.err"; then
   pass "scale.sh --timeout 3 on pods that never get ready: exit 1 after ${secs} s"
 else
   fail "scale.sh timeout: rc $rc after ${secs}s"; cat "$tmp/scale.err"
+fi
+
+cat >"$tmp/logs.txt" <<'LOGS'
+[pod/clouddetect-a/clouddetect] {"ts":"t","msg":"request","method":"POST","path":"/api/object_detection","status":200,"pod":"clouddetect-a","node":"worker-1"}
+[pod/clouddetect-b/clouddetect] {"ts":"t","msg":"request","method":"POST","path":"/api/object_detection","status":200,"pod":"clouddetect-b","node":"worker-2"}
+[pod/clouddetect-a/clouddetect] {"ts":"t","msg":"request","method":"POST","path":"/api/object_detection","status":200,"pod":"clouddetect-a","node":"worker-1"}
+[pod/clouddetect-b/clouddetect] {"ts":"t","msg":"request","method":"GET","path":"/readyz","status":200,"pod":"clouddetect-b","node":"worker-2"}
+LOGS
+spread="$(FAKE_LOGS="$tmp/logs.txt" FAKE_STATE="$tmp/state" PATH="$tmp/fake:$PATH" bash "$here/request-spread.sh" | tr -s ' ')"
+if [[ "$spread" == *"2 clouddetect-a worker-1"*"1 clouddetect-b worker-2"*"3 total over 2 pods"* ]]; then
+  pass "request-spread.sh counts requests per pod from the logs: $(echo "$spread" | tr '\n' ';')"
+else
+  fail "request-spread.sh: '$spread'"
 fi
 
 echo "$passes passed, $failures failed"
