@@ -1,0 +1,46 @@
+// One log line per request, plus lifecycle events, as JSON lines (default) or text.
+// Threading: every method may be called from any thread (spdlog *_mt sinks).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "http/server.h"
+
+namespace clouddetect::http {
+
+struct RequestLogEntry {
+  std::string_view method;
+  std::string_view path;  // raw request target; sanitized when written
+  int status = 0;
+  double duration_ms = 0;
+  std::optional<std::string> id;
+  int objects = -1;  // -1 = not a detection answer (written as null)
+  std::string_view error;
+};
+
+class RequestLog {
+ public:
+  // `logger` null: a new stdout logger (pattern "%v" for json); a given logger is used as is (give
+  // it the "%v" pattern for json lines).
+  RequestLog(std::shared_ptr<spdlog::logger> logger, bool json, InstanceIdentity identity);
+
+  void request(const RequestLogEntry& entry) const;
+  void info(std::string_view message) const;
+  void error(std::string_view message) const;
+
+  // The line request() writes (exposed for tests).
+  std::string format_request(const RequestLogEntry& entry) const;
+
+ private:
+  std::string format_event(std::string_view level, std::string_view message) const;
+  void append_identity(std::string& out) const;
+
+  std::shared_ptr<spdlog::logger> logger_;
+  bool json_;
+  InstanceIdentity identity_;
+};
+
+}  // namespace clouddetect::http

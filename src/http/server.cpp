@@ -1,0 +1,260 @@
+#include "http/server.h"
+
+#include <unistd.h>
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <csignal>
+#include <cstdlib>
+#include <optional>
+#include <thread>
+
+#include "api/json_codec.h"
+#include "http/server_core.h"
+#include "http/session.h"
+
+namespace clouddetect::http {
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+int status_for(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument:
+      return 400;
+    case ErrorCode::kNotFound:
+      return 404;
+    case ErrorCode::kPayloadTooLarge:
+      return 413;
+    case ErrorCode::kUnsupportedMediaType:
+      return 415;
+    case ErrorCode::kUnprocessable:
+      return 422;
+    case ErrorCode::kUnavailable:
+      return 503;
+    case ErrorCode::kInternal:
+      return 500;
+  }
+  return 500;
+}
+
+InstanceIdentity InstanceIdentity::from_environment() {
+  InstanceIdentity identity;
+  if (const char* pod = std::getenv("POD_NAME")) identity.pod = pod;
+  if (const char* node = std::getenv("NODE_NAME")) identity.node = node;
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) == 0) identity.host = host;
+  return identity;
+}
+
+class Server::Impl {
+ public:
+  Impl(ServerOptions options, DetectHandler handler)
+      : options_(std::move(options)),
+        core_(options_, std::move(handler)),
+        ioc_(options_.io_threads < 1 ? 1 : options_.io_threads),
+        strand_(asio::make_strand(ioc_)),
+        acceptor_(strand_),
+        signals_(strand_),
+        drain_timer_(strand_),
+        retry_timer_(strand_) {
+    core_.on_session_removed = [this] {
+      if (core_.stopping) asio::post(strand_, [this] { check_done(); });
+    };
+    std::string busy = api::error_body(std::nullopt, "overloaded: too many connections");
+    connection_refusal_ =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        "Retry-After: 1\r\nConnection: close\r\nX-Served-By: " +
+        core_.served_by() + "\r\nContent-Length: " + std::to_string(busy.size()) + "\r\n\r\n" +
+        busy;
+  }
+
+  unsigned short bind();
+  void run();
+  void begin_shutdown();
+  void post_shutdown() {
+    asio::post(strand_, [this] { begin_shutdown(); });
+  }
+
+  ServerOptions options_;
+  ServerCore core_;
+
+ private:
+  void run_io();
+  void do_accept();
+  void on_accept(boost::system::error_code ec, tcp::socket socket);
+  void refuse(tcp::socket socket);
+  void stop_accepting();
+  void check_done();
+
+  asio::io_context ioc_;
+  asio::strand<asio::io_context::executor_type> strand_;  // acceptor, signals, timers, lifecycle
+  tcp::acceptor acceptor_;
+  asio::signal_set signals_;
+  asio::steady_timer drain_timer_;
+  asio::steady_timer retry_timer_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::string connection_refusal_;
+  bool ran_ = false;
+};
+
+unsigned short Server::Impl::bind() {
+  if (acceptor_.is_open()) return acceptor_.local_endpoint().port();
+  boost::system::error_code ec;
+  asio::ip::address address = asio::ip::make_address(options_.host, ec);
+  if (ec) {  // a host name: resolve it
+    tcp::resolver resolver(ioc_);
+    const auto results = resolver.resolve(options_.host, "", ec);
+    if (ec || results.empty()) {
+      throw Error(ErrorCode::kInvalidArgument, "cannot resolve host '" + options_.host + "'");
+    }
+    address = results.begin()->endpoint().address();
+  }
+  const tcp::endpoint endpoint(address, options_.port);
+  const std::string where = options_.host + ":" + std::to_string(options_.port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    throw Error(ErrorCode::kUnavailable, "cannot listen on " + where + ": " + ec.message());
+  }
+  return acceptor_.local_endpoint().port();
+}
+
+void Server::Impl::run() {
+  if (ran_) throw Error(ErrorCode::kInternal, "http::Server::run called twice");
+  ran_ = true;
+  const unsigned short port = bind();
+  work_.emplace(ioc_.get_executor());
+  core_.queue.start();
+  if (options_.handle_signals) {
+    signals_.add(SIGTERM);
+    signals_.add(SIGINT);
+    signals_.async_wait([this](boost::system::error_code ec, int signal_number) {
+      if (ec) return;
+      core_.log.info("received signal " + std::to_string(signal_number) + ", shutting down");
+      begin_shutdown();
+    });
+  }
+  asio::post(strand_, [this] { do_accept(); });
+  core_.log.info("listening on " + options_.host + ":" + std::to_string(port) +
+                 " (io_threads=" + std::to_string(options_.io_threads) +
+                 ", workers=" + std::to_string(options_.workers) +
+                 ", queue=" + std::to_string(options_.max_queue) + ")");
+
+  std::vector<std::thread> threads;
+  for (int i = 1; i < options_.io_threads; ++i) threads.emplace_back([this] { run_io(); });
+  run_io();
+  for (std::thread& t : threads) t.join();
+  core_.queue.stop_and_join();
+  core_.log.info("stopped");
+}
+
+void Server::Impl::run_io() {
+  for (;;) {
+    try {
+      ioc_.run();
+      return;
+    } catch (const std::exception& e) {
+      core_.log.error(std::string("unexpected exception in an I/O handler: ") + e.what());
+    }
+  }
+}
+
+void Server::Impl::do_accept() {
+  if (core_.stopping || !acceptor_.is_open()) return;
+  acceptor_.async_accept(
+      asio::make_strand(ioc_),
+      asio::bind_executor(strand_, [this](boost::system::error_code ec, tcp::socket socket) {
+        on_accept(ec, std::move(socket));
+      }));
+}
+
+void Server::Impl::on_accept(boost::system::error_code ec, tcp::socket socket) {
+  if (ec) {
+    if (ec == asio::error::operation_aborted || core_.stopping) return;
+    // E.g. out of file descriptors: try again a little later instead of spinning.
+    core_.log.error("accept failed: " + ec.message());
+    retry_timer_.expires_after(std::chrono::milliseconds(100));
+    retry_timer_.async_wait([this](boost::system::error_code timer_ec) {
+      if (!timer_ec) do_accept();
+    });
+    return;
+  }
+  socket.set_option(tcp::no_delay(true), ec);
+  if (core_.connections >= options_.max_connections) {
+    core_.metrics.count_rejected("max_connections");
+    refuse(std::move(socket));
+  } else {
+    ++core_.connections;
+    std::make_shared<Session>(core_, std::move(socket))->start();
+  }
+  do_accept();
+}
+
+// Over max_connections: answer 503 and close, without reading the request.
+void Server::Impl::refuse(tcp::socket socket) {
+  auto client = std::make_shared<tcp::socket>(std::move(socket));
+  asio::async_write(*client, asio::buffer(connection_refusal_),
+                    [client](boost::system::error_code, std::size_t) {
+                      boost::system::error_code ignored;
+                      client->shutdown(tcp::socket::shutdown_both, ignored);
+                      client->close(ignored);
+                    });
+}
+
+void Server::Impl::begin_shutdown() {
+  if (core_.shutting_down.exchange(true)) return;
+  core_.log.info("shutdown: not ready; accepting for " +
+                 std::to_string(options_.drain_seconds.count()) + " s more");
+  drain_timer_.expires_after(options_.drain_seconds);
+  drain_timer_.async_wait([this](boost::system::error_code) { stop_accepting(); });
+}
+
+void Server::Impl::stop_accepting() {
+  if (core_.stopping.exchange(true)) return;
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  retry_timer_.cancel();
+  core_.log.info("shutdown: stopped accepting; finishing " +
+                 std::to_string(core_.connections.load()) + " connection(s)");
+  for (const std::shared_ptr<Session>& session : core_.sessions()) session->close_if_idle();
+  check_done();
+}
+
+void Server::Impl::check_done() {
+  if (!core_.stopping || core_.connections != 0 || !work_) return;
+  signals_.cancel();
+  drain_timer_.cancel();
+  retry_timer_.cancel();
+  work_.reset();  // run() returns once the last handler is done
+}
+
+Server::Server(ServerOptions options, DetectHandler handler)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(handler))) {}
+
+Server::~Server() = default;
+
+void Server::add_static_route(const std::string& path, const std::string& content_type,
+                              std::string body) {
+  impl_->core_.add_static_route(path, content_type, std::move(body));
+}
+
+unsigned short Server::bind() { return impl_->bind(); }
+
+void Server::run() { impl_->run(); }
+
+void Server::set_ready(bool ready) { impl_->core_.ready = ready; }
+
+void Server::shutdown() { impl_->post_shutdown(); }
+
+}  // namespace clouddetect::http

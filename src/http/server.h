@@ -1,0 +1,98 @@
+// The HTTP front end of CloudDetect: routes, limits, probes, metrics, request log and graceful
+// shutdown. It knows JSON, base64 and status codes, and nothing of YOLO or backends.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "api/detect_types.h"
+#include "core/error.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace clouddetect::http {
+
+// Who answers: written to every log line; X-Served-By is `pod`, or `host` when pod is empty.
+struct InstanceIdentity {
+  std::string pod;   // env POD_NAME
+  std::string node;  // env NODE_NAME
+  std::string host;  // gethostname()
+
+  // POD_NAME, NODE_NAME and the host name of this process.
+  static InstanceIdentity from_environment();
+};
+
+struct ServerOptions {
+  std::string host = "0.0.0.0";
+  unsigned short port = 5000;  // 0 = an ephemeral port (see Server::bind)
+  int io_threads = 1;          // threads running socket I/O; idle connections cost no thread
+  int workers = 1;             // threads running the DetectHandler
+  std::size_t max_queue = 64;  // detection requests waiting for a worker; beyond: 503 + Retry-After
+  std::size_t max_body_bytes = 16 * 1024 * 1024;  // beyond: 413
+  std::size_t max_header_bytes = 16 * 1024;       // beyond: 431
+  std::chrono::milliseconds header_timeout{
+      std::chrono::seconds(10)};                                     // first byte to end of headers
+  std::chrono::milliseconds body_timeout{std::chrono::seconds(60)};  // body read; response write
+  std::chrono::milliseconds keepalive_idle_timeout{std::chrono::seconds(75)};  // between requests
+  std::size_t max_connections = 10000;    // beyond: accept, answer 503 and close
+  std::chrono::seconds drain_seconds{0};  // after shutdown(): keep accepting this long, not ready
+  bool handle_signals = true;             // SIGTERM/SIGINT inside run() call shutdown()
+  std::string log_format = "json";        // "json" (one JSON object per line) | "text"
+  InstanceIdentity identity;
+  std::string api_key;  // non-empty: POST /api/object_detection needs "Bearer <key>"
+  std::vector<std::string> cors_origins;  // allowed Origin values ("*" = any); empty = no CORS
+  api::RequestLimits request_limits;
+  // Where request and lifecycle lines go; null = a new stdout logger ("%v" pattern for json).
+  std::shared_ptr<spdlog::logger> logger;
+};
+
+// Runs on a worker thread, worker_index in [0, workers); one call per worker at a time, so state
+// indexed by worker_index needs no lock. May throw clouddetect::Error (status from status_for) or
+// any std::exception (500).
+using DetectHandler =
+    std::function<api::DetectResponse(const api::DetectRequest&, int worker_index)>;
+
+// The HTTP status of an error code: 400, 404, 413, 415, 422, 503 or 500. The only such mapping.
+int status_for(ErrorCode code);
+
+// Routes: POST /api/object_detection, GET /healthz, /readyz, /metrics and static routes.
+// Threading: run() blocks and serves on io_threads + workers threads; set_ready() and shutdown()
+// may be called from any thread at any time; the other methods only before run().
+class Server {
+ public:
+  Server(ServerOptions options, DetectHandler handler);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Serves `body` with `content_type` on GET `path` (e.g. "/" and "/openapi.json").
+  // Throws Error{kInvalidArgument} for a path the server already routes.
+  void add_static_route(const std::string& path, const std::string& content_type, std::string body);
+
+  // Binds and listens; returns the bound port (the ephemeral one when options.port is 0).
+  // Throws Error{kUnavailable} when the address cannot be bound. run() calls it if needed.
+  unsigned short bind();
+
+  // Serves until shutdown completes, then returns. Call at most once.
+  void run();
+
+  // /readyz answers 200 only while ready and not shutting down. Starts false.
+  void set_ready(bool ready);
+
+  // Starts the graceful shutdown (idempotent): /readyz 503 at once, keep accepting for
+  // drain_seconds, stop accepting, finish every accepted request, close idle connections, and
+  // make run() return. Thread-safe; not async-signal-safe (signals: options.handle_signals).
+  void shutdown();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace clouddetect::http

@@ -1,0 +1,266 @@
+#include "http/server_core.h"
+
+#include <chrono>
+
+#include "api/json_codec.h"
+
+namespace clouddetect::http {
+namespace {
+
+constexpr std::string_view kJson = "application/json";
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// application/json with any parameters (charset=utf-8); an absent header is accepted too.
+bool is_json_media_type(std::string_view content_type) {
+  if (trim(content_type).empty()) return true;
+  return iequals(trim(content_type.substr(0, content_type.find(';'))), kJson);
+}
+
+// Compares in time that depends only on the lengths.
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  const std::size_t n = a.size() > b.size() ? a.size() : b.size();
+  unsigned diff = a.size() == b.size() ? 0u : 1u;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0u;
+    const auto y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0u;
+    diff |= x ^ y;
+  }
+  return diff == 0;
+}
+
+bool authorized(std::string_view header, const std::string& api_key) {
+  constexpr std::string_view kBearer = "bearer ";
+  if (header.size() < kBearer.size() || !iequals(header.substr(0, kBearer.size()), kBearer)) {
+    return false;
+  }
+  return constant_time_equal(trim(header.substr(kBearer.size())), api_key);
+}
+
+std::string allow_header(const Route& route, bool cors) {
+  std::string allow(bhttp::to_string(route.method()));
+  if (cors) allow += ", OPTIONS";
+  return allow;
+}
+
+}  // namespace
+
+ServerCore::ServerCore(const ServerOptions& server_options, DetectHandler handler)
+    : options(server_options),
+      log(server_options.logger, server_options.log_format != "text", server_options.identity),
+      queue(server_options.max_queue, server_options.workers),
+      handler_(std::move(handler)),
+      served_by_(!server_options.identity.pod.empty() ? server_options.identity.pod
+                                                      : server_options.identity.host) {
+  using Kind = Route::Kind;
+  for (const auto& [kind, path] :
+       {std::pair{Kind::kDetect, "/api/object_detection"}, std::pair{Kind::kHealthz, "/healthz"},
+        std::pair{Kind::kReadyz, "/readyz"}, std::pair{Kind::kMetrics, "/metrics"}}) {
+    Route route;
+    route.kind = kind;
+    route.path = path;
+    routes_.emplace(route.path, std::move(route));
+  }
+}
+
+void ServerCore::add_static_route(const std::string& path, const std::string& content_type,
+                                  std::string body) {
+  if (path.empty() || path.front() != '/') {
+    throw Error(ErrorCode::kInvalidArgument, "static route path must start with '/': " + path);
+  }
+  if (routes_.count(path) != 0) {
+    throw Error(ErrorCode::kInvalidArgument, "route already exists: " + path);
+  }
+  Route route;
+  route.kind = Route::Kind::kStatic;
+  route.path = path;
+  route.content_type = content_type;
+  route.body = std::move(body);
+  routes_.emplace(path, std::move(route));
+}
+
+const Route* ServerCore::find_route(std::string_view path) const {
+  const auto it = routes_.find(path);
+  return it == routes_.end() ? nullptr : &it->second;
+}
+
+std::string ServerCore::cors_origin_for(std::string_view origin) const {
+  if (origin.empty()) return {};
+  for (const std::string& allowed : options.cors_origins) {
+    if (allowed == "*" || allowed == origin) return std::string(origin);
+  }
+  return {};
+}
+
+Response ServerCore::make_response(int status, std::string_view content_type,
+                                   std::string body) const {
+  Response response;
+  response.result(static_cast<unsigned>(status));
+  response.set(bhttp::field::content_type, content_type);
+  response.body() = std::move(body);
+  return response;
+}
+
+Response ServerCore::error_response(int status, const std::optional<std::string>& id,
+                                    std::string_view message) const {
+  Response response = make_response(status, kJson, api::error_body(id, message));
+  if (status == 503) response.set(bhttp::field::retry_after, "1");
+  return response;
+}
+
+std::optional<Response> ServerCore::precheck(const Request& request, const Route* route,
+                                             const std::string& cors_origin) const {
+  if (route == nullptr) {
+    std::string_view target = request.target();
+    target = target.substr(0, target.find('?'));
+    if (target.size() > 200) target = target.substr(0, 200);
+    return error_response(404, std::nullopt, "not found: " + std::string(target));
+  }
+  if (request.method() == bhttp::verb::options && !cors_origin.empty()) {
+    Response preflight = make_response(204, "text/plain", "");
+    preflight.erase(bhttp::field::content_type);
+    preflight.set(bhttp::field::access_control_allow_methods, allow_header(*route, true));
+    preflight.set(bhttp::field::access_control_allow_headers, "Content-Type, Authorization");
+    preflight.set(bhttp::field::access_control_max_age, "600");
+    return preflight;
+  }
+  if (request.method() != route->method()) {
+    Response response = error_response(
+        405, std::nullopt,
+        "method " + std::string(request.method_string()) + " not allowed on " + route->path);
+    response.set(bhttp::field::allow, allow_header(*route, !options.cors_origins.empty()));
+    return response;
+  }
+  if (route->kind != Route::Kind::kDetect) return std::nullopt;
+
+  if (!options.api_key.empty() &&
+      !authorized(request[bhttp::field::authorization], options.api_key)) {
+    Response response =
+        error_response(401, std::nullopt, "missing or wrong API key (Authorization: Bearer <key>)");
+    response.set(bhttp::field::www_authenticate, "Bearer");
+    return response;
+  }
+  const std::string_view content_type = request[bhttp::field::content_type];
+  if (!is_json_media_type(content_type)) {
+    return error_response(
+        status_for(ErrorCode::kUnsupportedMediaType), std::nullopt,
+        "Content-Type must be application/json, got " + std::string(content_type.substr(0, 100)));
+  }
+  return std::nullopt;
+}
+
+Response ServerCore::answer(const Route& route) const {
+  switch (route.kind) {
+    case Route::Kind::kHealthz:
+      return make_response(200, kJson, R"({"status":"ok"})");
+    case Route::Kind::kReadyz:
+      if (shutting_down) return error_response(503, std::nullopt, "shutting down");
+      if (!ready) return error_response(503, std::nullopt, "not ready");
+      return make_response(200, kJson, R"({"status":"ready"})");
+    case Route::Kind::kMetrics: {
+      Metrics::Gauges gauges;
+      gauges.queue_depth = queue.depth();
+      gauges.workers_busy = queue.busy();
+      gauges.in_flight = in_flight;
+      gauges.connections = connections;
+      gauges.ready = ready && !shutting_down;
+      return make_response(200, "text/plain; version=0.0.4; charset=utf-8", metrics.render(gauges));
+    }
+    case Route::Kind::kStatic:
+      return make_response(200, route.content_type, route.body);
+    case Route::Kind::kDetect:
+      break;
+  }
+  return error_response(500, std::nullopt, "internal error: no answer for " + route.path);
+}
+
+DetectOutcome ServerCore::detect(const std::string& body, int worker_index,
+                                 const std::atomic<bool>& cancelled) {
+  DetectOutcome outcome;
+  if (cancelled) {
+    outcome.skipped = true;
+    metrics.count_rejected("client_gone");
+    return outcome;
+  }
+  auto fail = [&](int status, std::string_view message, std::string log_error) {
+    outcome.status = status;
+    outcome.body = api::error_body(outcome.id, message);
+    outcome.log_error = std::move(log_error);
+  };
+
+  api::DetectRequest request;
+  try {
+    request = api::parse_detect_request(body, options.request_limits);
+  } catch (const api::RequestError& e) {
+    outcome.id = e.id();
+    fail(status_for(e.code()), e.what(), e.what());
+    return outcome;
+  }
+  outcome.id = request.id;
+
+  const auto start = std::chrono::steady_clock::now();
+  auto observe_inference = [&] {
+    metrics.observe_inference(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  };
+  try {
+    api::DetectResponse response = handler_(request, worker_index);
+    observe_inference();
+    response.id = request.id;
+    outcome.objects = static_cast<int>(response.objects.size());
+    outcome.body = api::serialize_detect_response(response);
+  } catch (const Error& e) {
+    observe_inference();
+    const int status = status_for(e.code());
+    fail(status, status == 500 ? "internal error" : e.what(), e.what());
+  } catch (const std::exception& e) {
+    observe_inference();
+    fail(500, "internal error", e.what());
+  } catch (...) {
+    observe_inference();
+    fail(500, "internal error", "unknown exception");
+  }
+  return outcome;
+}
+
+std::uint64_t ServerCore::add_session(std::weak_ptr<Session> session) {
+  std::lock_guard<std::mutex> lock(sessions_mutex_);
+  const std::uint64_t id = ++next_session_id_;
+  sessions_.emplace(id, std::move(session));
+  return id;
+}
+
+void ServerCore::remove_session(std::uint64_t id) {
+  {
+    std::lock_guard<std::mutex> lock(sessions_mutex_);
+    sessions_.erase(id);
+  }
+  --connections;
+  if (on_session_removed) on_session_removed();
+}
+
+std::vector<std::shared_ptr<Session>> ServerCore::sessions() const {
+  std::vector<std::shared_ptr<Session>> result;
+  std::lock_guard<std::mutex> lock(sessions_mutex_);
+  for (const auto& [id, weak] : sessions_) {
+    if (auto session = weak.lock()) result.push_back(std::move(session));
+  }
+  return result;
+}
+
+}  // namespace clouddetect::http

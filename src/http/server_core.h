@@ -1,0 +1,104 @@
+// Internal to clouddetect_http: the state shared by the Server and its connections (Session),
+// the route table, and the detection job. Not part of the public API (see server.h).
+// Threading: const methods, atomics, metrics, log and queue may be used from any thread; routes_
+// only changes before run().
+#pragma once
+
+#include <atomic>
+#include <boost/beast/http.hpp>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "http/metrics.h"
+#include "http/request_log.h"
+#include "http/server.h"
+#include "http/work_queue.h"
+
+namespace clouddetect::http {
+
+namespace bhttp = boost::beast::http;
+using Request = bhttp::request<bhttp::string_body>;
+using Response = bhttp::response<bhttp::string_body>;
+
+class Session;
+
+struct Route {
+  enum class Kind { kDetect, kHealthz, kReadyz, kMetrics, kStatic };
+  Kind kind = Kind::kStatic;
+  std::string path;          // also the metrics label
+  std::string content_type;  // kStatic only
+  std::string body;          // kStatic only
+  bhttp::verb method() const {
+    return kind == Kind::kDetect ? bhttp::verb::post : bhttp::verb::get;
+  }
+};
+
+// What a worker produced for one detection request.
+struct DetectOutcome {
+  bool skipped = false;  // the client had gone before a worker took the job
+  int status = 200;
+  std::string body;  // JSON: the response or an error body
+  std::optional<std::string> id;
+  int objects = -1;
+  std::string log_error;  // for the log line; may say more than the body
+};
+
+class ServerCore {
+ public:
+  static constexpr const char* kOtherRoute = "other";
+
+  ServerCore(const ServerOptions& options, DetectHandler handler);
+
+  const ServerOptions& options;
+  RequestLog log;
+  Metrics metrics;
+  WorkQueue queue;
+  std::atomic<bool> ready{false};
+  std::atomic<bool> shutting_down{false};  // not ready any more, still accepting (drain)
+  std::atomic<bool> stopping{false};       // not accepting; connections close after their request
+  std::atomic<std::size_t> connections{0};
+  std::atomic<std::size_t> in_flight{0};
+
+  void add_static_route(const std::string& path, const std::string& content_type, std::string body);
+  const Route* find_route(std::string_view path) const;  // path without query; null = unknown
+
+  // The answer to a request whose header is read, before reading its body: 404, 405, 401, 415,
+  // or a CORS preflight. nullopt = read the body and go on.
+  std::optional<Response> precheck(const Request& request, const Route* route,
+                                   const std::string& cors_origin) const;
+  // The answer of a GET route (everything but detection).
+  Response answer(const Route& route) const;
+  // Runs on a worker: parse, handler, serialize. Never throws.
+  DetectOutcome detect(const std::string& body, int worker_index,
+                       const std::atomic<bool>& cancelled);
+
+  // `origin` if CORS allows it, else "".
+  std::string cors_origin_for(std::string_view origin) const;
+
+  Response make_response(int status, std::string_view content_type, std::string body) const;
+  Response error_response(int status, const std::optional<std::string>& id,
+                          std::string_view message) const;
+  const std::string& served_by() const { return served_by_; }
+
+  // Connection registry, for closing idle keep-alive connections at shutdown.
+  std::uint64_t add_session(std::weak_ptr<Session> session);
+  void remove_session(std::uint64_t id);  // also decrements `connections`
+  std::vector<std::shared_ptr<Session>> sessions() const;
+  std::function<void()> on_session_removed;  // set by the server before run()
+
+ private:
+  DetectHandler handler_;
+  std::string served_by_;
+  std::map<std::string, Route, std::less<>> routes_;
+  mutable std::mutex sessions_mutex_;
+  std::uint64_t next_session_id_ = 0;
+  std::map<std::uint64_t, std::weak_ptr<Session>> sessions_;
+};
+
+}  // namespace clouddetect::http

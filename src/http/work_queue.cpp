@@ -1,0 +1,66 @@
+#include "http/work_queue.h"
+
+namespace clouddetect::http {
+
+WorkQueue::WorkQueue(std::size_t capacity, int workers)
+    : capacity_(capacity), workers_(workers < 1 ? 1 : workers) {}
+
+WorkQueue::~WorkQueue() { stop_and_join(); }
+
+void WorkQueue::start() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!threads_.empty()) return;
+  stopping_ = false;
+  for (int i = 0; i < workers_; ++i) threads_.emplace_back([this, i] { work(i); });
+}
+
+bool WorkQueue::try_push(Job job) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_ || jobs_.size() >= capacity_) return false;
+    jobs_.push_back(std::move(job));
+  }
+  ready_.notify_one();
+  return true;
+}
+
+std::size_t WorkQueue::depth() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return jobs_.size();
+}
+
+std::size_t WorkQueue::busy() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return busy_;
+}
+
+void WorkQueue::stop_and_join() {
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+    threads.swap(threads_);
+  }
+  ready_.notify_all();
+  for (std::thread& t : threads) t.join();
+}
+
+void WorkQueue::work(int worker_index) {
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      ready_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+      if (jobs_.empty()) return;  // stopping and drained
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+      ++busy_;
+    }
+    job(worker_index);
+    job = nullptr;  // release captured state before counting the job as done
+    std::lock_guard<std::mutex> lock(mutex_);
+    --busy_;
+  }
+}
+
+}  // namespace clouddetect::http

@@ -1,0 +1,44 @@
+// A bounded FIFO of jobs served by a fixed set of worker threads.
+// Threading: try_push() and depth() from any thread; start() and stop_and_join() from one thread.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace clouddetect::http {
+
+class WorkQueue {
+ public:
+  using Job = std::function<void(int worker_index)>;  // must not throw
+
+  WorkQueue(std::size_t capacity, int workers);
+  ~WorkQueue();  // stop_and_join()
+
+  void start();
+  // Queues `job` unless `capacity` jobs are already waiting (running ones do not count) or the
+  // queue is stopping; returns whether it was queued. Never blocks on a full queue.
+  bool try_push(Job job);
+  std::size_t depth() const;  // jobs waiting for a worker
+  std::size_t busy() const;   // jobs running
+  // Runs every queued job, then joins the workers. Idempotent.
+  void stop_and_join();
+
+ private:
+  void work(int worker_index);
+
+  const std::size_t capacity_;
+  const int workers_;
+  mutable std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<Job> jobs_;
+  std::size_t busy_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace clouddetect::http

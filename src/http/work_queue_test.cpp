@@ -1,0 +1,56 @@
+#include "http/work_queue.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <set>
+
+namespace clouddetect::http {
+namespace {
+
+TEST(WorkQueue, RunsJobsOnWorkersWithTheirIndex) {
+  WorkQueue queue(100, 3);
+  queue.start();
+  std::mutex mutex;
+  std::set<int> indexes;
+  std::atomic<int> done{0};
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(queue.try_push([&](int worker) {
+      std::lock_guard<std::mutex> lock(mutex);
+      indexes.insert(worker);
+      ++done;
+    }));
+  }
+  queue.stop_and_join();  // drains first
+  EXPECT_EQ(done, 50);
+  for (int index : indexes) EXPECT_TRUE(index >= 0 && index < 3) << index;
+}
+
+TEST(WorkQueue, RefusesWhenFullWithoutBlocking) {
+  WorkQueue queue(2, 1);
+  queue.start();
+  std::promise<void> gate;
+  std::shared_future<void> opened = gate.get_future().share();
+  std::promise<void> started;
+  ASSERT_TRUE(queue.try_push([&, opened](int) {
+    started.set_value();
+    opened.wait();
+  }));
+  started.get_future().wait();  // the worker is busy; the queue is empty
+  EXPECT_EQ(queue.busy(), 1u);
+  EXPECT_TRUE(queue.try_push([opened](int) { opened.wait(); }));
+  EXPECT_TRUE(queue.try_push([opened](int) { opened.wait(); }));
+  EXPECT_EQ(queue.depth(), 2u);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(queue.try_push([](int) {}));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(50));
+  gate.set_value();
+  queue.stop_and_join();
+  EXPECT_EQ(queue.depth(), 0u);
+  EXPECT_FALSE(queue.try_push([](int) {}));  // stopped
+}
+
+}  // namespace
+}  // namespace clouddetect::http
