@@ -7,13 +7,13 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
-#include <random>
 
 #include <opencv2/core/utility.hpp>
 
 #include "core/error.h"
 #include "darknet/cfg_parser.h"
 #include "darknet/model_loader.h"
+#include "darknet/synthetic_weights.h"
 #include "darknet/weights_reader.h"
 #include "image/decode.h"
 #include "image/letterbox.h"
@@ -115,25 +115,7 @@ int run_bench(const BenchOptions& options) {
 
 int run_make_weights(const std::string& cfg_path, const std::string& out_path, unsigned seed) {
   darknet::Model model = darknet::parse_cfg_file(cfg_path);
-  std::mt19937 rng(seed);
-  for (auto& layer : model.layers) {
-    if (layer.type != darknet::LayerType::kConvolutional) continue;
-    const auto& p = layer.convolutional;
-    auto& w = layer.weights;
-    std::normal_distribution<float> bias(0.0f, 0.1f);
-    w.biases.resize(p.filters);
-    for (float& b : w.biases) b = bias(rng);
-    if (p.batch_normalize) {
-      w.scales.assign(p.filters, 1.0f);
-      w.rolling_mean.assign(p.filters, 0.0f);
-      w.rolling_variance.assign(p.filters, 1.0f);
-    }
-    // He initialisation keeps activations in a sane range through the whole network.
-    const int fan_in = layer.input.c / p.groups * p.size * p.size;
-    std::normal_distribution<float> weight(0.0f, std::sqrt(2.0f / fan_in));
-    w.weights.resize(static_cast<std::size_t>(p.filters) * fan_in);
-    for (float& v : w.weights) v = weight(rng);
-  }
+  darknet::fill_synthetic_weights(model, seed);
   std::vector<char> bytes = darknet::serialize_weights(model);
   std::ofstream out(out_path, std::ios::binary);
   if (!out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()))) {
