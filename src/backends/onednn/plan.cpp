@@ -6,7 +6,26 @@ namespace clouddetect::onednn {
 
 using dnnl::memory;
 
-Plan::Plan(dnnl::engine engine) : engine_(std::move(engine)), stream_(engine_) {}
+namespace {
+
+memory::format_tag preferred_activation_tag() {
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::avx512_core:
+    case dnnl::cpu_isa::avx512_core_vnni:
+    case dnnl::cpu_isa::avx512_core_bf16:
+    case dnnl::cpu_isa::avx512_core_amx:
+    case dnnl::cpu_isa::avx512_mic:
+    case dnnl::cpu_isa::avx512_mic_4ops:
+      return memory::format_tag::nChw16c;
+    default:
+      return memory::format_tag::nChw8c;
+  }
+}
+
+}  // namespace
+
+Plan::Plan(dnnl::engine engine)
+    : engine_(std::move(engine)), stream_(engine_), activation_tag_(preferred_activation_tag()) {}
 
 dnnl::primitive_attr Plan::attr() {
   dnnl::primitive_attr attr;

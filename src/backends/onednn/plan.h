@@ -19,6 +19,12 @@ class Plan {
   explicit Plan(dnnl::engine engine);
 
   const dnnl::engine& engine() const { return engine_; }
+
+  // The blocked activation layout of this CPU: nChw16c with AVX-512, nChw8c below (measured:
+  // faster than the nhwc layout oneDNN 2.6 picks for format_tag::any, e.g. depthwise 3x faster).
+  dnnl::memory::desc activation_desc(const dnnl::memory::dims& dims) const {
+    return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, activation_tag_);
+  }
   dnnl::stream& stream() { return stream_; }
 
   // Attributes every builder starts from: user scratchpad, so the plan owns one shared buffer.
@@ -56,6 +62,7 @@ class Plan {
 
   dnnl::engine engine_;
   dnnl::stream stream_;
+  dnnl::memory::format_tag activation_tag_;
   std::vector<Step> steps_;
   std::vector<std::shared_ptr<const void>> kept_;
   std::size_t scratchpad_bytes_ = 0;

@@ -57,9 +57,12 @@ memory make_convolutional(Plan& plan, const PreparedConvolution& prepared, const
   const memory::dim pad_b = std::max(0, (layer.output.h - 1) * p.stride + p.size - layer.input.h - p.padding);
   const memory::dim pad_r = std::max(0, (layer.output.w - 1) * p.stride + p.size - layer.input.w - p.padding);
 
+  // Blocked activations end to end; a first layer with few channels reads the plain input
+  // directly (oneDNN has kernels for an nchw source with a blocked destination).
+  const memory::desc src_md = layer.input.c < 8 ? plain_desc(src_dims) : plan.activation_desc(src_dims);
   dnnl::convolution_forward::desc desc(
-      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, any_desc(src_dims),
-      any_desc(convolutional_weights_dims(layer)), plain_desc({p.filters}), any_desc(dst_dims), {p.stride, p.stride},
+      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md,
+      any_desc(convolutional_weights_dims(layer)), plain_desc({p.filters}), plan.activation_desc(dst_dims), {p.stride, p.stride},
       {p.padding, p.padding}, {pad_b, pad_r});
   dnnl::primitive_attr attr = Plan::attr();
   dnnl::post_ops ops;
