@@ -63,10 +63,12 @@ class Harness {
   Plan& plan() { return plan_; }
 
   memory input(const std::vector<float>& data, const Shape& s, tag layout) {
+    return input(data, s, memory::desc({1, s.c, s.h, s.w}, memory::data_type::f32, layout));
+  }
+  memory input(const std::vector<float>& data, const Shape& s, const memory::desc& layout) {
     inputs_.push_back(data);
-    memory::dims dims = {1, s.c, s.h, s.w};
-    memory user(plain_desc(dims), plan_.engine(), inputs_.back().data());
-    return plan_.reorder_to(user, memory::desc(dims, memory::data_type::f32, layout));
+    memory user(plain_desc({1, s.c, s.h, s.w}), plan_.engine(), inputs_.back().data());
+    return plan_.reorder_to(user, layout);
   }
 
   std::vector<float> run(const memory& out) {
@@ -172,6 +174,24 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvCase{16, 9, 9, 32, 3, 1, 1, 4, true, Activation::kRelu},       // grouped
                       ConvCase{24, 7, 7, 255, 1, 1, 1, 1, false, Activation::kLinear},   // head, bias only
                       ConvCase{24, 7, 7, 30, 3, 1, 1, 1, false, Activation::kLogistic}));
+
+// A [shortcut] fused into the convolution before it: act2(act1(conv) + from), in place in `from`.
+TEST(ConvolutionalTest, FusedShortcutMatchesReferenceLoop) {
+  for (Activation after : {Activation::kLinear, Activation::kLeaky}) {
+    for (int filters : {24, 32}) {
+      const Layer layer = make_conv_layer(ConvCase{16, 9, 11, filters, 1, 1, 0, 1, true, Activation::kLinear}, 9);
+      const std::vector<float> in = random_vector(static_cast<std::size_t>(layer.input.size()), 12);
+      const std::vector<float> from = random_vector(static_cast<std::size_t>(layer.output.size()), 13);
+      std::vector<float> expected = conv_reference(layer, in);
+      for (std::size_t i = 0; i < expected.size(); ++i) expected[i] = activate(expected[i] + from[i], after);
+      PreparedConvolution prepared(layer);
+      Harness harness;
+      memory src = harness.input(in, layer.input, tag::nchw);
+      memory accumulate = harness.input(from, layer.output, harness.plan().activation_desc({1, filters, 9, 11}));
+      expect_close(harness.run(make_convolutional(harness.plan(), prepared, src, &accumulate, after)), expected);
+    }
+  }
+}
 
 // ---- [maxpool] ----
 

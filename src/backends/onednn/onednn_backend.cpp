@@ -1,5 +1,6 @@
 #include "backends/onednn/onednn_backend.h"
 
+#include <algorithm>
 #include <string>
 
 #include <omp.h>
@@ -88,18 +89,75 @@ class OnednnBackend final : public Backend {
     }
   }
 
+  // The layers whose outputs `layer` reads.
+  static std::vector<int> inputs_of(const darknet::Layer& layer) {
+    switch (layer.type) {
+      case darknet::LayerType::kRoute: return layer.route.layers;
+      case darknet::LayerType::kShortcut: return {layer.index - 1, layer.shortcut.from};
+      default: return layer.index == 0 ? std::vector<int>{} : std::vector<int>{layer.index - 1};
+    }
+  }
+
+  // A [shortcut] that can be fused into convolution `conv` as a sum post-op: reached from `conv`
+  // through dropouts only, the sole reader of the convolution's output, and the last reader of
+  // its `from` storage, which the convolution then accumulates into. -1 if none.
+  int fusable_shortcut(int conv, const std::vector<std::vector<int>>& readers, const std::vector<int>& storage,
+                       const std::vector<int>& last_read) const {
+    const auto& layers = model_->layers;
+    int k = conv;
+    while (true) {
+      if (readers[k].size() != 1 || readers[k][0] != k + 1) return -1;
+      ++k;
+      if (layers[k].type == darknet::LayerType::kShortcut) break;
+      if (layers[k].type != darknet::LayerType::kDropout) return -1;
+    }
+    const int from = layers[k].shortcut.from;
+    // The convolution must not read the storage it accumulates into.
+    if (from >= conv || (conv > 0 && storage[conv - 1] == storage[from])) return -1;
+    return last_read[storage[from]] == k ? k : -1;
+  }
+
   void build() {
+    const auto& layers = model_->layers;
+    const int n = static_cast<int>(layers.size());
+    // Which layers read each output, which layer's storage each output is (dropout, yolo and a
+    // whole single route alias their input), and the last layer reading each storage.
+    std::vector<std::vector<int>> readers(n);
+    std::vector<int> storage(n), last_read(n, -1);
+    for (const darknet::Layer& layer : layers) {
+      for (int input : inputs_of(layer)) readers.at(input).push_back(layer.index);
+      const bool alias = layer.type == darknet::LayerType::kDropout || layer.type == darknet::LayerType::kYolo ||
+                         (layer.type == darknet::LayerType::kRoute && layer.route.layers.size() == 1 &&
+                          layer.route.groups == 1);
+      storage[layer.index] = alias && layer.index > 0 ? storage[inputs_of(layer)[0]] : layer.index;
+    }
+    for (const darknet::Layer& layer : layers) {
+      for (int input : inputs_of(layer)) last_read[storage[input]] = std::max(last_read[storage[input]], layer.index);
+    }
+    for (int yolo : model_->yolo_layers()) last_read[storage[yolo - 1]] = n;  // read by the head copy
+
     input_dims_ = {1, model_->channels, model_->height, model_->width};
     input_memory_ = memory(onednn::plain_desc(input_dims_), plan_.engine(), DNNL_MEMORY_NONE);
-    std::vector<memory> outputs(model_->layers.size());
-    for (const darknet::Layer& layer : model_->layers) {
+    std::vector<memory> outputs(layers.size());
+    std::vector<bool> fused(layers.size(), false);
+    for (const darknet::Layer& layer : layers) {
       building_ = where(layer);
       const memory& previous = layer.index == 0 ? input_memory_ : outputs[layer.index - 1];
       memory& out = outputs[layer.index];
       switch (layer.type) {
-        case darknet::LayerType::kConvolutional:
-          out = onednn::make_convolutional(plan_, prepared_->convolution(layer.index), previous);
+        case darknet::LayerType::kConvolutional: {
+          const int shortcut = fusable_shortcut(layer.index, readers, storage, last_read);
+          const memory::desc dst_md = plan_.activation_desc({1, layer.output.c, layer.output.h, layer.output.w});
+          if (shortcut >= 0 && outputs[layers[shortcut].shortcut.from].get_desc() == dst_md) {
+            fused[shortcut] = true;
+            out = onednn::make_convolutional(plan_, prepared_->convolution(layer.index), previous,
+                                             &outputs[layers[shortcut].shortcut.from],
+                                             layers[shortcut].shortcut.activation);
+          } else {
+            out = onednn::make_convolutional(plan_, prepared_->convolution(layer.index), previous);
+          }
           break;
+        }
         case darknet::LayerType::kMaxpool: out = onednn::make_maxpool(plan_, layer, previous); break;
         case darknet::LayerType::kUpsample: out = onednn::make_upsample(plan_, layer, previous); break;
         case darknet::LayerType::kRoute: {
@@ -109,7 +167,8 @@ class OnednnBackend final : public Backend {
           break;
         }
         case darknet::LayerType::kShortcut:
-          out = onednn::make_shortcut(plan_, layer, previous, outputs.at(layer.shortcut.from));
+          out = fused[layer.index] ? previous
+                                   : onednn::make_shortcut(plan_, layer, previous, outputs.at(layer.shortcut.from));
           break;
         case darknet::LayerType::kDropout:  // identity at inference
         case darknet::LayerType::kYolo:     // the head is the previous layer's output, returned raw

@@ -1,6 +1,8 @@
 #include "backends/onednn/plan.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <new>
 
 namespace clouddetect::onednn {
 
@@ -33,7 +35,23 @@ dnnl::primitive_attr Plan::attr() {
   return attr;
 }
 
-memory Plan::new_memory(const memory::desc& md) { return memory(md, engine_); }
+memory Plan::new_memory(const memory::desc& md) {
+  memory result(md, engine_, DNNL_MEMORY_NONE);
+  buffers_.push_back({result, -1, 0});
+  return result;
+}
+
+memory Plan::new_view(const memory& source, const memory::desc& md) {
+  memory result(md, engine_, DNNL_MEMORY_NONE);
+  for (std::size_t i = 0; i < buffers_.size(); ++i) {
+    if (buffers_[i].memory.get() == source.get()) {
+      buffers_.push_back({result, static_cast<int>(i), 0});
+      return result;
+    }
+  }
+  result.set_data_handle(source.get_data_handle());  // external storage, already assigned
+  return result;
+}
 
 void Plan::add(const dnnl::primitive& primitive, std::unordered_map<int, memory> args,
                const memory::desc& scratchpad) {
@@ -51,6 +69,76 @@ memory Plan::reorder_to(const memory& source, const memory::desc& md) {
 }
 
 void Plan::finalize() {
+  // Lifetime of each root buffer: the first and last step that uses it or one of its views.
+  const int n = static_cast<int>(buffers_.size());
+  auto root = [&](int i) {
+    while (buffers_[i].parent >= 0) i = buffers_[i].parent;
+    return i;
+  };
+  std::vector<int> first(n, -1), last(n, -1);
+  for (int s = 0; s < static_cast<int>(steps_.size()); ++s) {
+    for (const auto& [arg, mem] : steps_[s].args) {
+      for (int i = 0; i < n; ++i) {
+        if (buffers_[i].memory.get() != mem.get()) continue;
+        const int r = root(i);
+        if (first[r] < 0) first[r] = s;
+        last[r] = s;
+      }
+    }
+  }
+  // Greedy placement, largest first, at the lowest offset free during the whole lifetime.
+  // Blocked buffers with padded channels get storage of their own: oneDNN zero-fills the padding
+  // once when the storage is attached and kernels rely on it staying zero.
+  constexpr std::size_t kAlign = 64;
+  auto padded = [](const memory::desc& md) {
+    std::size_t elements = 1;
+    for (memory::dim d : md.dims()) elements *= static_cast<std::size_t>(d);
+    return md.get_size() != elements * sizeof(float);
+  };
+  std::vector<int> order;
+  for (int i = 0; i < n; ++i) {
+    if (buffers_[i].parent < 0) order.push_back(i);
+  }
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+    return buffers_[a].memory.get_desc().get_size() > buffers_[b].memory.get_desc().get_size();
+  });
+  std::vector<int> placed;
+  std::size_t total = 0;
+  for (int i : order) {
+    const std::size_t size = (buffers_[i].memory.get_desc().get_size() + kAlign - 1) / kAlign * kAlign;
+    const bool shared = !padded(buffers_[i].memory.get_desc()) && first[i] >= 0;
+    std::size_t offset = 0;
+    if (shared) {
+      std::vector<std::pair<std::size_t, std::size_t>> busy;
+      for (int j : placed) {
+        const bool overlap = !(last[j] < first[i] || last[i] < first[j]);
+        const bool other_shared = !padded(buffers_[j].memory.get_desc()) && first[j] >= 0;
+        if (overlap || !other_shared) {
+          busy.emplace_back(buffers_[j].offset,
+                            buffers_[j].offset + (buffers_[j].memory.get_desc().get_size() + kAlign - 1) / kAlign * kAlign);
+        }
+      }
+      std::sort(busy.begin(), busy.end());
+      for (const auto& [begin, end] : busy) {
+        if (offset + size <= begin) break;
+        offset = std::max(offset, end);
+      }
+    } else {
+      offset = total;
+    }
+    buffers_[i].offset = offset;
+    total = std::max(total, offset + size);
+    placed.push_back(i);
+  }
+  arena_bytes_ = total;
+  arena_.reset(std::aligned_alloc(kAlign, std::max<std::size_t>(total, kAlign)), std::free);
+  if (!arena_) throw std::bad_alloc();
+  char* base = static_cast<char*>(arena_.get());
+  for (int i : order) buffers_[i].memory.set_data_handle(base + buffers_[i].offset);
+  for (int i = 0; i < n; ++i) {
+    if (buffers_[i].parent >= 0) buffers_[i].memory.set_data_handle(base + buffers_[root(i)].offset);
+  }
+
   scratchpad_ = memory(memory::desc({static_cast<memory::dim>(std::max<std::size_t>(scratchpad_bytes_, 1))},
                                     memory::data_type::u8, memory::format_tag::x),
                        engine_);

@@ -1,7 +1,8 @@
 // A Plan is the executable form of a network on one engine: an ordered list of oneDNN
 // primitives with their argument memories, built once by the layer builders (layers/*.h) and
-// executed per forward with no allocation: arguments are pre-converted for the C API and every
-// primitive shares one user-managed scratchpad.
+// executed per forward with no allocation: arguments are pre-converted for the C API, every
+// primitive shares one user-managed scratchpad, and activations whose lifetimes (first to last
+// step using them) do not overlap share one arena.
 //
 // Threading: a Plan belongs to one backend instance; execute() must not run concurrently.
 #pragma once
@@ -30,8 +31,10 @@ class Plan {
   // Attributes every builder starts from: user scratchpad, so the plan owns one shared buffer.
   static dnnl::primitive_attr attr();
 
-  // A new activation buffer, allocated now and kept for the plan's lifetime.
+  // A new activation buffer. Its storage is assigned by finalize() (read no data before that).
   dnnl::memory new_memory(const dnnl::memory::desc& md);
+  // A view (e.g. a submemory_desc) of `source`'s storage, `source` from new_memory or external.
+  dnnl::memory new_view(const dnnl::memory& source, const dnnl::memory::desc& md);
 
   // Appends a step; `scratchpad` is the primitive descriptor's scratchpad_desc().
   void add(const dnnl::primitive& primitive, std::unordered_map<int, dnnl::memory> args,
@@ -43,7 +46,8 @@ class Plan {
   // Keeps an object alive as long as the plan (e.g. shared weights referenced by a memory).
   void keep(std::shared_ptr<const void> object) { kept_.push_back(std::move(object)); }
 
-  // Allocates the shared scratchpad; call once after the last add().
+  // Assigns activation storage from the arena and allocates the shared scratchpad; call once
+  // after the last add().
   void finalize();
 
   // Runs every step in order on stream() and waits.
@@ -51,6 +55,7 @@ class Plan {
 
   std::size_t num_steps() const { return steps_.size(); }
   std::size_t scratchpad_bytes() const { return scratchpad_bytes_; }
+  std::size_t arena_bytes() const { return arena_bytes_; }
 
  private:
   struct Step {
@@ -63,7 +68,16 @@ class Plan {
   dnnl::engine engine_;
   dnnl::stream stream_;
   dnnl::memory::format_tag activation_tag_;
+  struct Buffer {
+    dnnl::memory memory;
+    int parent = -1;  // a view of buffers_[parent]
+    std::size_t offset = 0;
+  };
+
   std::vector<Step> steps_;
+  std::vector<Buffer> buffers_;
+  std::shared_ptr<void> arena_;
+  std::size_t arena_bytes_ = 0;
   std::vector<std::shared_ptr<const void>> kept_;
   std::size_t scratchpad_bytes_ = 0;
   dnnl::memory scratchpad_;

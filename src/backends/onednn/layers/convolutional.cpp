@@ -48,7 +48,8 @@ std::vector<float> fold_batch_norm_bias(const darknet::Layer& layer) {
   return bias;
 }
 
-memory make_convolutional(Plan& plan, const PreparedConvolution& prepared, const memory& src) {
+memory make_convolutional(Plan& plan, const PreparedConvolution& prepared, const memory& src,
+                          const memory* accumulate, darknet::Activation accumulate_activation) {
   const darknet::Layer& layer = prepared.layer();
   const auto& p = layer.convolutional;
   const memory::dims src_dims = {1, layer.input.c, layer.input.h, layer.input.w};
@@ -67,6 +68,10 @@ memory make_convolutional(Plan& plan, const PreparedConvolution& prepared, const
   dnnl::primitive_attr attr = Plan::attr();
   dnnl::post_ops ops;
   append_activation(ops, p.activation);
+  if (accumulate) {
+    ops.append_sum(1.0f);
+    append_activation(ops, accumulate_activation);
+  }
   attr.set_post_ops(ops);
   dnnl::convolution_forward::primitive_desc pd(desc, attr, plan.engine());
 
@@ -75,7 +80,8 @@ memory make_convolutional(Plan& plan, const PreparedConvolution& prepared, const
   memory weights_memory(pd.weights_desc(), plan.engine(), const_cast<float*>(weights.get()));
   memory bias_memory(pd.bias_desc(), plan.engine(), const_cast<float*>(prepared.bias().data()));
   memory input = plan.reorder_to(src, pd.src_desc());
-  memory dst = plan.new_memory(pd.dst_desc());
+  memory dst = accumulate ? *accumulate : plan.new_memory(pd.dst_desc());
+  if (dst.get_desc() != pd.dst_desc()) throw dnnl::error(dnnl_invalid_arguments, "shortcut input layout mismatch");
   plan.add(dnnl::convolution_forward(pd),
            {{DNNL_ARG_SRC, input}, {DNNL_ARG_WEIGHTS, weights_memory}, {DNNL_ARG_BIAS, bias_memory},
             {DNNL_ARG_DST, dst}},

@@ -22,7 +22,13 @@ std::vector<float> fold_batch_norm_weights(const darknet::Layer& layer);
 std::vector<float> fold_batch_norm_bias(const darknet::Layer& layer);
 
 // Appends the convolution to `plan`; `src` may be in any layout (reordered if the primitive wants
-// another). Returns the output in the primitive's preferred (blocked) layout.
-dnnl::memory make_convolutional(Plan& plan, const PreparedConvolution& prepared, const dnnl::memory& src);
+// another). Returns the output in the plan's blocked activation layout.
+//
+// With `accumulate` (a fused [shortcut] that follows this layer), the activated result is added in
+// place to `accumulate`, which must be in the plan's activation layout and dead after this step,
+// then `accumulate_activation` is applied (post-ops: eltwise, sum, eltwise); returns `accumulate`.
+dnnl::memory make_convolutional(Plan& plan, const PreparedConvolution& prepared, const dnnl::memory& src,
+                                const dnnl::memory* accumulate = nullptr,
+                                darknet::Activation accumulate_activation = darknet::Activation::kLinear);
 
 }  // namespace clouddetect::onednn

@@ -26,9 +26,8 @@ memory slice_channels(Plan& plan, const memory& src, memory::dim offset, memory:
                            : plain_desc(slice_dims);
   memory target = plan.new_memory(dense);
   dnnl::reorder::primitive_desc pd(plan.engine(), view, plan.engine(), dense, Plan::attr());
-  memory source_view(view, plan.engine(), DNNL_MEMORY_NONE);
-  // The view shares the source's buffer; its own handle is the buffer's start (offset is in the desc).
-  source_view.set_data_handle(source.get_data_handle());
+  // The view shares the source's storage; the channel offset is in its desc.
+  memory source_view = plan.new_view(source, view);
   plan.add(dnnl::reorder(pd), {{DNNL_ARG_FROM, source_view}, {DNNL_ARG_TO, target}}, pd.scratchpad_desc());
   return target;
 }
