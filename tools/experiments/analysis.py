@@ -114,11 +114,12 @@ def total_failures(rows, summary=None, failures_by_reason=None):
 
 def ramp_curve(rows):
     """Users vs response time along a step ramp: one entry per user level with the requests that
-    completed while that many users ran (each 1 s interval counts for the level at its end)."""
+    completed while that many users ran (each 1 s interval counts for the user count at its end,
+    so a step's spawning second counts for the new level)."""
     levels = {}
     for prev, cur in zip(rows, rows[1:]):
-        if cur["users"] <= 0 or cur["users"] != prev["users"]:
-            continue  # skip the interval in which the level changed (spawning)
+        if cur["users"] <= 0:
+            continue
         n = cur["total_requests"] - prev["total_requests"]
         dt = cur["t"] - prev["t"]
         if dt <= 0:

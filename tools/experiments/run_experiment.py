@@ -310,7 +310,7 @@ class Experiment:
         a = self.a
         step = a.ramp_step if a.ramp_step > 0 else pods
         start = a.ramp_start if a.ramp_start > 0 else step
-        spawn = a.ramp_spawn_rate if a.ramp_spawn_rate > 0 else max(1.0, step / 2.0)
+        spawn = a.ramp_spawn_rate if a.ramp_spawn_rate > 0 else float(step)  # a step spawns within 1 s
         n_steps = max(1, -(-(a.ramp_max_users - start) // step) + 1)
         natural = n_steps * a.ramp_step_seconds + a.ramp_step_seconds
         limit = min(natural, a.ramp_max_seconds)
@@ -533,7 +533,7 @@ def parse_args(argv):
     g.add_argument("--ramp-start", type=int, default=0, help="first step's users; 0 = the step size")
     g.add_argument("--ramp-step", type=int, default=0, help="users added per step; 0 = the pod count")
     g.add_argument("--ramp-step-seconds", type=float, default=10.0)
-    g.add_argument("--ramp-spawn-rate", type=float, default=0.0, help="users/s within a step; 0 = max(1, step/2)")
+    g.add_argument("--ramp-spawn-rate", type=float, default=0.0, help="users/s within a step; 0 = the step size (1 s per step)")
     g.add_argument("--ramp-max-users", type=int, default=400)
     g.add_argument("--ramp-max-seconds", type=float, default=900.0, help="time limit of one ramp")
     g = r.add_argument_group("confirmation (100%% success, stable response time)")
@@ -624,7 +624,7 @@ def main(argv=None):
     procedure["stable_window_s"] = a.stable_window_seconds
     procedure["ramp_step"] = a.ramp_step or "pods"
     procedure["ramp_start"] = a.ramp_start or "step"
-    procedure["ramp_spawn_rate"] = a.ramp_spawn_rate or "max(1, step/2)"
+    procedure["ramp_spawn_rate"] = a.ramp_spawn_rate or "step size per second"
     old = store.data.get("meta") or {}
     if old.get("procedure") and old["procedure"] != procedure:
         log("warning: resuming with different procedure settings than the recorded runs used")

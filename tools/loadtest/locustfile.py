@@ -147,6 +147,18 @@ def _load_images(options):
 @events.init.add_listener
 def on_init(environment, **_kw):
     STATE["env"] = environment
+    # Locust 2.12 installs its graceful SIGTERM handler only after a headless shape run has ended, so
+    # a SIGTERM during the run would kill it without final statistics: quit the runner instead
+    # (Locust then shuts down normally and writes its CSV files and our summary).
+    import gevent
+    import signal
+
+    def on_sigterm():
+        logging.info("locustfile: SIGTERM, stopping the test")
+        if environment.runner is not None:
+            gevent.spawn(environment.runner.quit)
+
+    gevent.signal_handler(signal.SIGTERM, on_sigterm)
     if environment.parsed_options is not None:
         _load_images(environment.parsed_options)
 
