@@ -14,6 +14,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -742,6 +743,27 @@ TEST(Server, BindFailsClearly) {
     EXPECT_EQ(e.code(), ErrorCode::kUnavailable);
     EXPECT_NE(std::string(e.what()).find("cannot listen on 127.0.0.1:"), std::string::npos);
   }
+}
+
+}  // namespace
+}  // namespace clouddetect::http
+
+namespace clouddetect::http {
+namespace {
+
+TEST(Server, SigtermStartsGracefulShutdown) {
+  ServerOptions options;
+  options.host = "127.0.0.1";
+  options.port = 0;
+  options.handle_signals = true;
+  options.logger = std::make_shared<spdlog::logger>("quiet");  // no sinks
+  Server server(options, [](const api::DetectRequest&, int) { return api::DetectResponse{}; });
+  const unsigned short port = server.bind();
+  auto done = std::async(std::launch::async, [&] { server.run(); });
+  // A served request proves run() has installed its signal handling.
+  ASSERT_EQ(fetch(port, get("/healthz")).result_int(), 200);
+  std::raise(SIGTERM);
+  EXPECT_EQ(done.wait_for(5s), std::future_status::ready);
 }
 
 }  // namespace
