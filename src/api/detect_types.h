@@ -27,8 +27,8 @@ struct DetectedObject {
 struct DetectResponse {
   std::string id;
   std::vector<DetectedObject> objects;
-  std::string
-      annotated_jpeg;  // raw bytes; if non-empty serialized as base64 field "annotated_image"
+  // Raw JPEG bytes; when non-empty, serialized as the base64 field "annotated_image".
+  std::string annotated_jpeg;
 };
 
 struct RequestLimits {

@@ -36,10 +36,12 @@ struct ServerOptions {
   std::size_t max_queue = 64;  // detection requests waiting for a worker; beyond: 503 + Retry-After
   std::size_t max_body_bytes = 16 * 1024 * 1024;  // beyond: 413
   std::size_t max_header_bytes = 16 * 1024;       // beyond: 431
-  std::chrono::milliseconds header_timeout{
-      std::chrono::seconds(10)};                                     // first byte to end of headers
-  std::chrono::milliseconds body_timeout{std::chrono::seconds(60)};  // body read; response write
-  std::chrono::milliseconds keepalive_idle_timeout{std::chrono::seconds(75)};  // between requests
+  // From the first byte of a request (or the connection) to the end of its headers.
+  std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};
+  // Reading the body; also writing the response.
+  std::chrono::milliseconds body_timeout{std::chrono::seconds(60)};
+  // Waiting for the next request on a keep-alive connection.
+  std::chrono::milliseconds keepalive_idle_timeout{std::chrono::seconds(75)};
   std::size_t max_connections = 10000;    // beyond: accept, answer 503 and close
   std::chrono::seconds drain_seconds{0};  // after shutdown(): keep accepting this long, not ready
   bool handle_signals = true;             // SIGTERM/SIGINT inside run() call shutdown()
