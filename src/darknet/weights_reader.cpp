@@ -21,7 +21,8 @@ std::size_t conv_floats(const Layer& layer) {
 
 std::size_t header_size(int32_t major, int32_t minor) {
   // darknet: "seen" is 64-bit from version 0.2 on, 32-bit before.
-  bool wide_seen = major * 10 + minor >= 2 && major < 1000 && minor < 1000;
+  // 64-bit arithmetic: the header comes from the file and may hold anything (found by fuzzing).
+  bool wide_seen = static_cast<int64_t>(major) * 10 + minor >= 2;
   return kHeaderInts * sizeof(int32_t) + (wide_seen ? sizeof(uint64_t) : sizeof(int32_t));
 }
 

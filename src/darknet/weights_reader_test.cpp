@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 
 #include "core/error.h"
@@ -61,6 +62,15 @@ TEST(WeightsReader, RejectsTruncatedAndOversizedFiles) {
       EXPECT_NE(std::string(e.what()).find("bad.weights"), std::string::npos) << e.what();
     }
   }
+}
+
+TEST(WeightsReader, HostileHeaderVersionIsAnErrorNotUndefinedBehaviour) {
+  // Regression (libFuzzer, fuzz_model_files): a major version near INT_MAX overflowed major * 10.
+  Model model = parse_cfg_file(model_dir("yolo-fastest-1.1") + "/yolo-fastest-1.1.cfg");
+  std::vector<char> bytes(64, 0);
+  const int32_t header[3] = {1030647552, 2147483647, 0};
+  std::memcpy(bytes.data(), header, sizeof(header));
+  EXPECT_THROW(read_weights_bytes(bytes, "hostile.weights", model), Error);
 }
 
 TEST(ModelLoader, ExplainsMissingFiles) {
