@@ -634,7 +634,7 @@ def main(argv=None):
     store.data["meta"] = {
         "location": a.location, "pods": a.pods, "procedure": procedure,
         "environment": environment_info(a.haproxy), "images": images_info(a.images),
-        "model_desc": model_desc(a.model) if a.target == "local" else None, "url": None,
+        "model_desc": model_desc(a.model) if a.target == "local" else None, "url": target.url,
         "command": " ".join(shlex.quote(x) for x in [sys.executable] + sys.argv),
         "started_at": old.get("started_at") or now_iso(), "resumed_at": now_iso() if old else None,
         "target": target.describe(),

@@ -129,7 +129,7 @@ def test_local_experiment_1_and_2_pods(tmp_path):
     assert our_pod_cgroups(proc.pid) == []
 
 
-def test_interrupt_cleans_up_and_resumes(tmp_path):
+def test_interrupt_cleans_up(tmp_path):
     cmd = service_cmd()
     preconditions()
     out = tmp_path / "exp"
