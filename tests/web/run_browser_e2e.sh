@@ -1,0 +1,15 @@
+#!/bin/sh
+# ctest entry of the browser test: installs playwright-core from package-lock.json (npm ci) when
+# node_modules is missing, then runs browser_e2e.test.mjs with node's test runner.
+# Usage: run_browser_e2e.sh [path/to/clouddetect]
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+[ $# -ge 1 ] && export CLOUDDETECT_BIN="$1"
+if [ ! -x /usr/bin/chromium ]; then
+  echo "web_browser_e2e: /usr/bin/chromium is missing (apt-get install -y chromium)" >&2
+  exit 1
+fi
+if [ ! -f "$here/node_modules/playwright-core/package.json" ]; then
+  (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+exec node --test --test-reporter=spec "$here/browser_e2e.test.mjs"
