@@ -15,6 +15,7 @@
 #include "http/server.h"
 #include "main/commands.h"
 #include "main/detection_service.h"
+#include "web/assets.h"
 
 namespace clouddetect {
 namespace {
@@ -73,6 +74,9 @@ int run_serve(ServeOptions options) {
                         if (!loaded) throw Error(ErrorCode::kUnavailable, "the model is still loading");
                         return (*loaded)->run(request, worker);
                       });
+  for (const auto& asset : web::assets()) {
+    server.add_static_route(asset.path, asset.content_type, std::string(asset.body));
+  }
   server.bind();  // fails early (port in use) before the model is loaded; the server logs the address
 
   std::exception_ptr load_error;
