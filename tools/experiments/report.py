@@ -244,7 +244,8 @@ def build_report(out_dir, runs, metas, pods_order=None):
         L.append(f"{len(hb)} of {len(done)} completed runs were limited by the host rather than by the pods; "
                  "their cells in Table 1 carry †:")
         for r in hb:
-            L.append(f"- {r['location']}, {r['pods']} pods, rep {r['rep']}: {r.get('host_bound_reason')}")
+            L.append(f"- {r['location']}, {r['pods']} pod{'s' if int(r['pods']) != 1 else ''}, rep {r['rep']}: "
+                     f"{r.get('host_bound_reason')}")
     else:
         L.append("None detected (host CPU below the threshold and pods not oversubscribed).")
 

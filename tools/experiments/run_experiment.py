@@ -92,12 +92,19 @@ def environment_info(haproxy_bin="haproxy"):
                 env["mem_total_mib"] = int(line.split()[1]) // 1024
     except OSError:
         pass
-    try:
-        import locust
+    env["locust"] = None
+    try:  # Debian's python3-locust reports an empty/0.0.0 version to Python: ask dpkg first
+        env["locust"] = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "python3-locust"],
+                                       capture_output=True, text=True, timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    if not env["locust"]:
+        try:
+            from importlib.metadata import version
 
-        env["locust"] = getattr(locust, "__version__", "?")
-    except ImportError:
-        env["locust"] = None
+            env["locust"] = version("locust")
+        except Exception:  # not installed for this interpreter
+            pass
     try:
         out = subprocess.run([haproxy_bin, "-v"], capture_output=True, text=True, timeout=5).stdout
         env["haproxy"] = out.split("\n")[0].split(" - ")[0].replace("HAProxy version ", "")
@@ -436,9 +443,10 @@ class Experiment:
         over = False
         if self.target.kind == "local" and getattr(self.target, "limits", False):
             need = pods * self.target.cpu
-            if need > ncpu:
+            if need >= ncpu:  # equal: nothing left for Locust, HAProxy and the system
                 over = True
-                reasons.append(f"{pods} pods × {self.target.cpu:g} CPU = {need:g} CPU > {ncpu} host CPUs")
+                reasons.append(f"{pods} pods × {self.target.cpu:g} CPU = {need:g} CPU "
+                               f"{'>' if need > ncpu else '='} {ncpu} host CPUs (oversubscribed with Locust and HAProxy)")
         hc = run.get("host_cpu_mean")
         if hc is not None and hc >= a.host_busy_threshold:
             reasons.append(f"host CPU {100 * hc:.0f}% busy (≥ {100 * a.host_busy_threshold:.0f}%)")
