@@ -123,6 +123,10 @@ void RequestLog::info(std::string_view message) const {
   logger_->info(format_event("info", message));
 }
 
+void RequestLog::warn(std::string_view message) const {
+  logger_->warn(format_event("warn", message));
+}
+
 void RequestLog::error(std::string_view message) const {
   logger_->error(format_event("error", message));
 }

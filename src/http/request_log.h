@@ -29,6 +29,7 @@ class RequestLog {
 
   void request(const RequestLogEntry& entry) const;
   void info(std::string_view message) const;
+  void warn(std::string_view message) const;
   void error(std::string_view message) const;
 
   // The line request() writes (exposed for tests).

@@ -1,6 +1,9 @@
 #include "http/server.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -89,6 +92,8 @@ class Server::Impl {
   void run_io();
   void do_accept();
   void on_accept(boost::system::error_code ec, tcp::socket socket);
+  void admit(tcp::socket socket);
+  void raise_fd_limit();
   void refuse(tcp::socket socket);
   void stop_accepting();
   void check_done();
@@ -134,6 +139,7 @@ void Server::Impl::run() {
   if (ran_) throw Error(ErrorCode::kInternal, "http::Server::run called twice");
   ran_ = true;
   const unsigned short port = bind();
+  raise_fd_limit();
   work_.emplace(ioc_.get_executor());
   core_.queue.start();
   if (options_.handle_signals) {
@@ -157,6 +163,27 @@ void Server::Impl::run() {
   for (std::thread& t : threads) t.join();
   core_.queue.stop_and_join();
   core_.log.info("stopped");
+}
+
+// Each connection is a file descriptor: a soft RLIMIT_NOFILE of 1024 (a common default) would
+// make accept() fail long before max_connections. Raise the soft limit as far as needed and
+// allowed (the hard limit), and say so when even that is too low.
+void Server::Impl::raise_fd_limit() {
+  constexpr rlim_t kSpare = 64;  // the listener, model files, logs, ...
+  const rlim_t wanted = static_cast<rlim_t>(options_.max_connections) + kSpare;
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= wanted) return;
+  const rlim_t before = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, limit.rlim_max);
+  if (limit.rlim_cur > before && setrlimit(RLIMIT_NOFILE, &limit) != 0) limit.rlim_cur = before;
+  if (limit.rlim_cur < wanted) {
+    core_.log.warn("open files limit is " + std::to_string(limit.rlim_cur) + " (hard " +
+                   std::to_string(limit.rlim_max) + "): fewer than --max-connections=" +
+                   std::to_string(options_.max_connections) + " connections fit; raise ulimit -n");
+  } else if (limit.rlim_cur != before) {
+    core_.log.info("raised the open files limit from " + std::to_string(before) + " to " +
+                   std::to_string(limit.rlim_cur));
+  }
 }
 
 void Server::Impl::run_io() {
@@ -190,6 +217,12 @@ void Server::Impl::on_accept(boost::system::error_code ec, tcp::socket socket) {
     });
     return;
   }
+  admit(std::move(socket));
+  do_accept();
+}
+
+void Server::Impl::admit(tcp::socket socket) {
+  boost::system::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
   if (core_.connections >= options_.max_connections) {
     core_.metrics.count_rejected("max_connections");
@@ -198,7 +231,6 @@ void Server::Impl::on_accept(boost::system::error_code ec, tcp::socket socket) {
     ++core_.connections;
     std::make_shared<Session>(core_, std::move(socket))->start();
   }
-  do_accept();
 }
 
 // Over max_connections: answer 503 and close, without reading the request.
@@ -223,6 +255,17 @@ void Server::Impl::begin_shutdown() {
 void Server::Impl::stop_accepting() {
   if (core_.stopping.exchange(true)) return;
   boost::system::error_code ignored;
+  // Connections the kernel has completed but we have not accepted yet would be reset by close():
+  // their clients already sent (or are sending) a request. Take them in and serve them.
+  acceptor_.cancel(ignored);
+  acceptor_.non_blocking(true, ignored);
+  for (int i = 0; i < 4096 && acceptor_.is_open(); ++i) {
+    boost::system::error_code ec;
+    tcp::socket socket(asio::make_strand(ioc_));
+    acceptor_.accept(socket, ec);
+    if (ec) break;  // would_block: the backlog is empty
+    admit(std::move(socket));
+  }
   acceptor_.close(ignored);
   retry_timer_.cancel();
   core_.log.info("shutdown: stopped accepting; finishing " +

@@ -54,6 +54,7 @@ bool authorized(std::string_view header, const std::string& api_key) {
 
 std::string allow_header(const Route& route, bool cors) {
   std::string allow(bhttp::to_string(route.method()));
+  if (route.method() == bhttp::verb::get) allow += ", HEAD";
   if (cors) allow += ", OPTIONS";
   return allow;
 }
@@ -139,7 +140,9 @@ std::optional<Response> ServerCore::precheck(const Request& request, const Route
     preflight.set(bhttp::field::access_control_max_age, "600");
     return preflight;
   }
-  if (request.method() != route->method()) {
+  const bool head_of_get =
+      request.method() == bhttp::verb::head && route->method() == bhttp::verb::get;
+  if (request.method() != route->method() && !head_of_get) {
     Response response = error_response(
         405, std::nullopt,
         "method " + std::string(request.method_string()) + " not allowed on " + route->path);

@@ -330,7 +330,7 @@ TEST(Server, RoutesAndMethods) {
   EXPECT_EQ(wrong_method[bhttp::field::allow], "POST");
   const Reply post_health = fetch(server.port(), post("{}", "application/json", "/healthz"));
   expect_error(post_health, 405, std::nullopt);
-  EXPECT_EQ(post_health[bhttp::field::allow], "GET");
+  EXPECT_EQ(post_health[bhttp::field::allow], "GET, HEAD");
 
   const Reply health = fetch(server.port(), get("/healthz?probe=1"));
   EXPECT_EQ(health.result_int(), 200);

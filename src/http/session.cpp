@@ -1,6 +1,8 @@
 #include "http/session.h"
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
 namespace clouddetect::http {
@@ -12,6 +14,7 @@ namespace {
 
 constexpr std::size_t kReadChunk = 16 * 1024;
 constexpr std::chrono::seconds kLingerTime{2};
+constexpr std::chrono::seconds kStopGrace{1};
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 bool is_http_parse_error(const beast::error_code& ec) {
@@ -39,7 +42,19 @@ void Session::start() {
 
 void Session::close_if_idle() {
   asio::post(stream_.get_executor(), [self = shared_from_this()] {
-    if (self->state_ == State::kIdle) self->stream_.cancel();
+    if (self->state_ != State::kIdle) return;
+    if (!self->first_request_) {
+      self->stream_.cancel();
+      return;
+    }
+    // Accepted, but its first request has not arrived yet: the client is probably sending it
+    // right now (it cannot know we are stopping). Give it a short grace, then close.
+    auto grace = std::make_shared<asio::steady_timer>(self->stream_.get_executor());
+    grace->expires_after(std::min<std::chrono::steady_clock::duration>(
+        kStopGrace, self->core_.options.header_timeout));
+    grace->async_wait([self, grace](beast::error_code ec) {
+      if (!ec && self->state_ == State::kIdle) self->stream_.cancel();
+    });
   });
 }
 
@@ -53,7 +68,9 @@ void Session::begin_request() {
     return;
   }
   state_ = State::kIdle;
-  if (core_.stopping) {  // checked after state_ = kIdle: see close_if_idle()
+  // Checked after state_ = kIdle: see close_if_idle(). A connection that has not sent its first
+  // request yet (accepted just before the listener closed) may still send it.
+  if (core_.stopping && !first_request_) {
     close_now();
     return;
   }
@@ -75,10 +92,51 @@ void Session::on_idle_read(beast::error_code ec, std::size_t bytes) {
 void Session::read_header() {
   state_ = State::kReading;
   current_.start = std::chrono::steady_clock::now();
+  header_bytes_ = 0;
   stream_.expires_after(core_.options.header_timeout);
-  bhttp::async_read_header(
-      stream_, buffer_, *parser_,
-      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+  parse_header();
+}
+
+// Feeds the parser by hand instead of bhttp::async_read_header: Beast 1.81 applies header_limit to
+// each parse call, not to the whole header (fields already parsed are consumed and no longer
+// count), so many small header fields could grow a request's header without bound.
+void Session::parse_header() {
+  beast::error_code ec;
+  while (buffer_.size() > 0 && !parser_->is_header_done()) {
+    const std::size_t used = parser_->put(buffer_.data(), ec);
+    buffer_.consume(used);
+    header_bytes_ += used;
+    if (ec == bhttp::error::need_more) {
+      ec = {};
+      break;
+    }
+    if (ec) {
+      on_header(ec);
+      return;
+    }
+  }
+  if (parser_->is_header_done()) {
+    on_header({});
+    return;
+  }
+  if (header_bytes_ + buffer_.size() >= core_.options.max_header_bytes) {
+    on_header(bhttp::error::header_limit);
+    return;
+  }
+  stream_.async_read_some(
+      buffer_.prepare(kReadChunk),
+      [self = shared_from_this()](beast::error_code read_ec, std::size_t bytes) {
+        if (read_ec) {
+          if (read_ec == asio::error::eof) {
+            read_ec = self->header_bytes_ + self->buffer_.size() > 0 ? bhttp::error::partial_message
+                                                                     : bhttp::error::end_of_stream;
+          }
+          self->on_header(read_ec);
+          return;
+        }
+        self->buffer_.commit(bytes);
+        self->parse_header();
+      });
 }
 
 void Session::on_header(beast::error_code ec) {
@@ -91,6 +149,7 @@ void Session::on_header(beast::error_code ec) {
   current_.target = std::string(request.target());
   current_.version = request.version();
   current_.keep_alive = request.keep_alive();
+  current_.head = request.method() == bhttp::verb::head;
   begin_accounting();
 
   const std::string_view target = request.target();
@@ -177,7 +236,7 @@ void Session::enqueue_detection(std::string body) {
       session->on_detection_done(std::move(result));
     });
   };
-  if (!core_.queue.try_push(std::move(job))) {
+  if (!core_.queue.try_push(std::move(job), &ticket_)) {
     core_.metrics.count_rejected("queue_full");
     send(core_.error_response(status_for(ErrorCode::kUnavailable), std::nullopt,
                               "overloaded: the detection queue is full, retry later"));
@@ -209,6 +268,12 @@ void Session::on_watch(beast::error_code ec, std::uint64_t generation) {
     watch_client();
   } else if (ec || n == 0) {  // end of stream or reset: nobody waits for the answer
     cancelled_->store(true);
+    if (core_.queue.withdraw(ticket_)) {  // still waiting: free its slot now, never run it
+      core_.metrics.count_rejected("client_gone");
+      current_.log_error = "client closed the connection while queued";
+      finish_request(499);
+      close_now();
+    }  // else a worker has it: detect() skips it or on_detection_done() discards the answer
   }
 }
 
@@ -245,9 +310,12 @@ void Session::send(Response response) {
   if (current_.route == nullptr || current_.route->kind != Route::Kind::kStatic) {
     response.set(bhttp::field::cache_control, "no-store");
   }
-  const bool keep_alive = current_.keep_alive && !current_.must_close && !core_.stopping;
+  // From SIGTERM on (drain included) every answer closes its connection, so that keep-alive
+  // clients reconnect (to another pod) instead of sending on a connection about to be closed.
+  const bool keep_alive = current_.keep_alive && !current_.must_close && !core_.shutting_down;
   response.keep_alive(keep_alive);
   response.prepare_payload();
+  if (current_.head) response.body().clear();  // Content-Length stays that of the GET answer
   response_ = std::make_unique<Response>(std::move(response));
   stream_.expires_after(core_.options.body_timeout);
   bhttp::async_write(stream_, *response_,

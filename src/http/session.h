@@ -42,6 +42,7 @@ class Session : public std::enable_shared_from_this<Session> {
     unsigned version = 11;
     bool keep_alive = true;
     bool must_close = false;  // the body was not read, or the request was malformed
+    bool head = false;        // HEAD: the answer of GET without its body
     std::string cors_origin;
     std::optional<std::string> id;
     int objects = -1;
@@ -51,6 +52,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void begin_request();
   void on_idle_read(boost::beast::error_code ec, std::size_t bytes);
   void read_header();
+  void parse_header();
   void on_header(boost::beast::error_code ec);
   void read_body();
   void on_body(boost::beast::error_code ec);
@@ -78,6 +80,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<std::atomic<bool>> cancelled_;
   bool watching_ = false;
   std::uint64_t watch_generation_ = 0;
+  std::uint64_t ticket_ = 0;
+  std::size_t header_bytes_ = 0;  // of the request being read, already parsed  // of the queued detection job, for WorkQueue::withdraw
   std::unique_ptr<Response> response_;  // alive during its async_write
 };
 

@@ -14,14 +14,31 @@ void WorkQueue::start() {
   for (int i = 0; i < workers_; ++i) threads_.emplace_back([this, i] { work(i); });
 }
 
-bool WorkQueue::try_push(Job job) {
+bool WorkQueue::try_push(Job job, std::uint64_t* ticket) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopping_ || jobs_.size() >= capacity_) return false;
-    jobs_.push_back(std::move(job));
+    const std::uint64_t id = ++next_ticket_;
+    jobs_.emplace_back(id, std::move(job));
+    if (ticket != nullptr) *ticket = id;
   }
   ready_.notify_one();
   return true;
+}
+
+bool WorkQueue::withdraw(std::uint64_t ticket) {
+  Job removed;  // destroyed after the lock is released: it may own the last reference to a session
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = jobs_.begin(); it != jobs_.end(); ++it) {
+      if (it->first == ticket) {
+        removed = std::move(it->second);
+        jobs_.erase(it);
+        return true;
+      }
+    }
+  }
+  return false;
 }
 
 std::size_t WorkQueue::depth() const {
@@ -52,7 +69,7 @@ void WorkQueue::work(int worker_index) {
       std::unique_lock<std::mutex> lock(mutex_);
       ready_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
       if (jobs_.empty()) return;  // stopping and drained
-      job = std::move(jobs_.front());
+      job = std::move(jobs_.front().second);
       jobs_.pop_front();
       ++busy_;
     }

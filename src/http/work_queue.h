@@ -4,6 +4,7 @@
 
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -21,8 +22,12 @@ class WorkQueue {
 
   void start();
   // Queues `job` unless `capacity` jobs are already waiting (running ones do not count) or the
-  // queue is stopping; returns whether it was queued. Never blocks on a full queue.
-  bool try_push(Job job);
+  // queue is stopping; returns whether it was queued. Never blocks on a full queue. `ticket`, if
+  // given, receives a number that withdraw() accepts.
+  bool try_push(Job job, std::uint64_t* ticket = nullptr);
+  // Removes the job of `ticket` if it is still waiting (its slot is free at once, the job is
+  // destroyed without running); false if a worker already took it or it never was queued.
+  bool withdraw(std::uint64_t ticket);
   std::size_t depth() const;  // jobs waiting for a worker
   std::size_t busy() const;   // jobs running
   // Runs every queued job, then joins the workers. Idempotent.
@@ -35,7 +40,8 @@ class WorkQueue {
   const int workers_;
   mutable std::mutex mutex_;
   std::condition_variable ready_;
-  std::deque<Job> jobs_;
+  std::deque<std::pair<std::uint64_t, Job>> jobs_;  // (ticket, job)
+  std::uint64_t next_ticket_ = 0;
   std::size_t busy_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> threads_;

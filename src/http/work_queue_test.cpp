@@ -52,5 +52,38 @@ TEST(WorkQueue, RefusesWhenFullWithoutBlocking) {
   EXPECT_FALSE(queue.try_push([](int) {}));  // stopped
 }
 
+TEST(WorkQueue, WithdrawFreesTheSlotAndNeverRunsTheJob) {
+  WorkQueue queue(1, 1);
+  queue.start();
+  std::promise<void> gate;
+  std::shared_future<void> opened = gate.get_future().share();
+  std::promise<void> started;
+  std::uint64_t running_ticket = 0;
+  ASSERT_TRUE(queue.try_push(
+      [&, opened](int) {
+        started.set_value();
+        opened.wait();
+      },
+      &running_ticket));
+  started.get_future().wait();
+  std::atomic<bool> ran{false};
+  auto owned = std::make_shared<int>(7);
+  std::uint64_t ticket = 0;
+  ASSERT_TRUE(queue.try_push([&ran, owned](int) { ran = true; }, &ticket));
+  EXPECT_FALSE(queue.try_push([](int) {}));  // full
+  EXPECT_EQ(owned.use_count(), 2);
+  EXPECT_TRUE(queue.withdraw(ticket));
+  EXPECT_EQ(owned.use_count(), 1);  // the job and what it captured are gone
+  EXPECT_EQ(queue.depth(), 0u);
+  EXPECT_FALSE(queue.withdraw(ticket));          // only once
+  EXPECT_FALSE(queue.withdraw(running_ticket));  // a running job cannot be withdrawn
+  std::atomic<bool> later{false};
+  EXPECT_TRUE(queue.try_push([&later](int) { later = true; }));  // the slot is free again
+  gate.set_value();
+  queue.stop_and_join();
+  EXPECT_FALSE(ran);
+  EXPECT_TRUE(later);
+}
+
 }  // namespace
 }  // namespace clouddetect::http
