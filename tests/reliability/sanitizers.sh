@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Builds the project twice (Debug) with sanitizers and runs the C++ test suite (every ctest entry
+# except the pytest_* and cli.* ones, which exercise the Release binary) under each:
+#   ASan+UBSan  -> ${SAN_BUILD_ROOT:-/work}/build-asan
+#   TSan        -> ${SAN_BUILD_ROOT:-/work}/build-tsan
+# oneDNN is left out (-DCLOUDDETECT_WITH_ONEDNN=OFF): its JIT and OpenMP runtime are not built
+# with the sanitizers, which makes TSan report races inside the uninstrumented runtime.
+#   tests/reliability/sanitizers.sh [asan|tsan|all]   (default all)
+# Env: SAN_JOBS (build jobs, default nproc), SAN_TIMEOUT (seconds per phase, default 2400),
+#      CLOUDDETECT_SHARED (models and images for the tests, default ../shared).
+# Exit status: 0 when every selected suite passes.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repo=$(pwd)
+which=${1:-all}
+root=${SAN_BUILD_ROOT:-$(dirname "$repo")}
+shared=${CLOUDDETECT_SHARED:-$(dirname "$repo")/shared}
+jobs=${SAN_JOBS:-$(nproc)}
+limit=${SAN_TIMEOUT:-2400}
+exclude='^(pytest_|cli\.)'
+status=0
+
+run_one() {  # name sanitizer
+  local name=$1 sanitize=$2 dir="$root/build-$1" t0 t1 t2
+  t0=$(date +%s)
+  echo "== $name ($sanitize): configure + build in $dir"
+  timeout "$limit" cmake -S "$repo" -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DCLOUDDETECT_SANITIZE="$sanitize" \
+    -DCLOUDDETECT_WITH_ONEDNN=OFF -DCLOUDDETECT_SHARED="$shared" >"$dir.configure.log" 2>&1 \
+    || { echo "$name: configure FAILED (see $dir.configure.log)"; tail -20 "$dir.configure.log"; return 1; }
+  timeout "$limit" cmake --build "$dir" -j"$jobs" >"$dir.build.log" 2>&1 \
+    || { echo "$name: build FAILED (see $dir.build.log)"; grep -m20 -E "error|Error" "$dir.build.log"; return 1; }
+  t1=$(date +%s)
+  echo "== $name: ctest -E '$exclude'"
+  # halt_on_error: the first report fails the test; detect_leaks is on by default with ASan.
+  if ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_stack_use_after_return=1 \
+     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+     TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+     timeout "$limit" ctest --test-dir "$dir" -E "$exclude" -j"$jobs" --timeout 600 --output-on-failure \
+       >"$dir.ctest.log" 2>&1; then
+    t2=$(date +%s)
+    echo "$name: PASS - $(grep -E 'tests passed' "$dir.ctest.log" | tail -1) (build $((t1 - t0)) s, tests $((t2 - t1)) s)"
+  else
+    t2=$(date +%s)
+    echo "$name: FAIL (build $((t1 - t0)) s, tests $((t2 - t1)) s) - see $dir.ctest.log"
+    grep -E "tests passed|Failed|\*\*\*|SUMMARY: .*Sanitizer" "$dir.ctest.log" | head -40
+    return 1
+  fi
+}
+
+case "$which" in
+  asan) run_one asan address,undefined || status=1 ;;
+  tsan) run_one tsan thread || status=1 ;;
+  all) run_one asan address,undefined || status=1
+       run_one tsan thread || status=1 ;;
+  *) echo "usage: $0 [asan|tsan|all]" >&2; exit 2 ;;
+esac
+exit $status
