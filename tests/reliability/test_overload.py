@@ -13,17 +13,17 @@ LOAD_SECONDS = 8
 CLIENTS = 12
 
 
-def big_body(id, w=3000, h=2000):
-    """A large photo: decoding + resizing it takes a worker tens of milliseconds."""
+def big_body(id, w=6000, h=3000):
+    """A large PNG photo: decoding it alone keeps a worker busy for about a second."""
     import base64
     img = cv2.resize(cv2.imread(os.path.join(IMAGES, "000000000025.jpg")), (w, h))
-    ok, jpg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    return json.dumps({"id": id, "image": base64.b64encode(jpg.tobytes()).decode()}).encode()
+    ok, png = cv2.imencode(".png", img)
+    return json.dumps({"id": id, "image": base64.b64encode(png.tobytes()).decode()}).encode()
 
 
 @pytest.fixture(scope="module")
 def server():
-    s = Server("--queue", "2", "--max-pixels", "20000000", "--max-body-bytes", "16000000")
+    s = Server("--queue", "2", "--max-pixels", "20000000", "--max-body-bytes", "64000000")
     yield s
     assert s.stop() == 0, s.logs()[-3000:]
 
@@ -121,15 +121,15 @@ def test_client_gone_while_queued_frees_its_slot_and_is_skipped(server):
     never run (inference count), and each is counted as client_gone."""
     gone0 = server.metric("clouddetect_rejected_total", 'reason="client_gone"')
     infer0 = server.metric("clouddetect_inference_duration_seconds_count")
-    blocker_body = big_body("blocker", 6000, 3000)
+    blocker_body = big_body("blocker")
+    small = {i: http_request("POST", "/api/object_detection", good_body(id=i)) for i in ("gone0", "gone1", "refused", "late")}
     blockers = [_send_only(server.port, http_request("POST", "/api/object_detection", blocker_body))]
     assert _wait(lambda: server.metric("clouddetect_workers_busy") >= 1, 10)
-    quitters = [_send_only(server.port, http_request("POST", "/api/object_detection", big_body("gone%d" % i)))
-                for i in range(2)]
+    quitters = [_send_only(server.port, small["gone%d" % i]) for i in range(2)]
     assert _wait(lambda: server.metric("clouddetect_queue_depth") == 2, 10), server.metrics()
     # The queue is full now: one more is refused at once.
     s = socket.create_connection((HOST, server.port), timeout=30)
-    s.sendall(http_request("POST", "/api/object_detection", big_body("refused")))
+    s.sendall(small["refused"])
     assert s.recv(100).startswith(b"HTTP/1.1 503"), "the queue should be full"
     s.close()
     t_close = time.monotonic()
@@ -139,7 +139,7 @@ def test_client_gone_while_queued_frees_its_slot_and_is_skipped(server):
     assert _wait(lambda: server.metric("clouddetect_queue_depth") == 0, 5), server.metrics()
     freed_ms = (time.monotonic() - t_close) * 1000
     assert server.metric("clouddetect_workers_busy") == 1, "the blocker should still be running"
-    late = _send_only(server.port, http_request("POST", "/api/object_detection", big_body("late")))
+    late = _send_only(server.port, small["late"])
     for b in blockers + [late]:
         b.settimeout(60)
         data = b""
