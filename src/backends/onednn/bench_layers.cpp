@@ -1,6 +1,7 @@
 // Interleaved single-process timing, native vs opencv, for the native backend's own tuning (the
 // product benchmark is `clouddetect bench`). Usage:
 //   clouddetect_onednn_bench MODEL_DIR [iterations=30] [threads=1]
+//   clouddetect_onednn_bench --layers MODEL_DIR [iterations=20]   (each conv alone, per layout)
 // A model folder without .weights (yolov3-tiny) runs with synthetic weights. Prints the median
 // and p90 wall ms per forward of each backend, and the median CPU ms of the calling thread
 // (with threads=1 all work runs there, so it is robust to other load on the machine). Set ONEDNN_VERBOSE=1 for per-primitive times.
@@ -10,17 +11,81 @@
 #include <cstdlib>
 #include <random>
 
+#include <omp.h>
 #include <time.h>
 
 #include <opencv2/core/utility.hpp>
 
 #include "backends/backend.h"
+#include "backends/onednn/layers/convolutional.h"
 #include "backends/onednn/onednn_backend.h"
 #include "backends/onednn/test_models.h"
 
 using namespace clouddetect;
 
+namespace {
+
+double thread_cpu_ms() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) * 1e-6;
+}
+
+// Each convolution of the model alone, in each activation layout: the minimum thread CPU ms over
+// `iterations` runs (the minimum is the least disturbed by other load on the machine).
+int bench_layers(const std::string& directory, int iterations) {
+  using tag = dnnl::memory::format_tag;
+  auto model = onednn::testing::load_test_model(directory);
+  omp_set_num_threads(1);
+  const std::pair<const char*, tag> layouts[] = {{"nChw16c", tag::nChw16c}, {"nChw8c", tag::nChw8c}, {"nhwc", tag::nhwc}};
+  double totals[3] = {0, 0, 0}, best_total = 0;
+  std::printf("%-5s %-34s %9s %9s %9s\n", "layer", "conv", "nChw16c", "nChw8c", "nhwc");
+  for (const darknet::Layer& layer : model->layers) {
+    if (layer.type != darknet::LayerType::kConvolutional) continue;
+    onednn::PreparedConvolution prepared(layer);
+    double ms[3];
+    for (int v = 0; v < 3; ++v) {
+      if (layer.input.c < 8 && layouts[v].second == tag::nhwc) {  // oneDNN has only a reference kernel
+        ms[v] = 0;
+        continue;
+      }
+      onednn::Plan plan(dnnl::engine(dnnl::engine::kind::cpu, 0), layouts[v].second);
+      const dnnl::memory::dims dims = {1, layer.input.c, layer.input.h, layer.input.w};
+      dnnl::memory src = plan.new_memory(layer.input.c < 8 ? onednn::plain_desc(dims) : plan.activation_desc(dims));
+      onednn::make_convolutional(plan, prepared, src);
+      plan.finalize();
+      std::fill_n(static_cast<float*>(src.get_data_handle()), src.get_desc().get_size() / sizeof(float), 0.5f);
+      double best = 1e9;
+      for (int i = 0; i < iterations; ++i) {
+        double start = thread_cpu_ms();
+        plan.execute();
+        best = std::min(best, thread_cpu_ms() - start);
+      }
+      ms[v] = best;
+      totals[v] += best;
+    }
+    best_total += layer.input.c < 8 ? std::min(ms[0], ms[1]) : *std::min_element(ms, ms + 3);
+    const auto& p = layer.convolutional;
+    char name[64];
+    std::snprintf(name, sizeof name, "%dx%dx%d k%d s%d g%d -> %d", layer.input.c, layer.input.h, layer.input.w, p.size,
+                  p.stride, p.groups, p.filters);
+    std::printf("%-5d %-34s %9.3f %9.3f %9.3f\n", layer.index, name, ms[0], ms[1], ms[2]);
+  }
+  std::printf("%-40s %9.3f %9.3f %9.3f   best per layer %.3f\n", "total", totals[0], totals[1], totals[2], best_total);
+  return 0;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  if (argc > 2 && std::string(argv[1]) == "--layers") {
+    try {
+      return bench_layers(argv[2], argc > 3 ? std::atoi(argv[3]) : 20);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "error: %s\n", e.what());
+      return 1;
+    }
+  }
   if (argc < 2) {
     std::fprintf(stderr, "usage: %s MODEL_DIR [iterations] [threads]\n", argv[0]);
     return 2;
@@ -41,11 +106,6 @@ int main(int argc, char** argv) {
     for (float& x : input.data) x = dist(rng);
     std::vector<Tensor> heads;
     std::vector<std::vector<double>> ms(backends.size()), cpu_ms(backends.size());
-    auto thread_cpu_ms = [] {
-      timespec t{};
-      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-      return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) * 1e-6;
-    };
     for (int i = -3; i < iterations; ++i) {
       for (std::size_t b = 0; b < backends.size(); ++b) {
         auto start = std::chrono::steady_clock::now();

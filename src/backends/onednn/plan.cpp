@@ -26,8 +26,10 @@ memory::format_tag preferred_activation_tag() {
 
 }  // namespace
 
-Plan::Plan(dnnl::engine engine)
-    : engine_(std::move(engine)), stream_(engine_), activation_tag_(preferred_activation_tag()) {}
+Plan::Plan(dnnl::engine engine, memory::format_tag activation_tag)
+    : engine_(std::move(engine)),
+      stream_(engine_),
+      activation_tag_(activation_tag == memory::format_tag::undef ? preferred_activation_tag() : activation_tag) {}
 
 dnnl::primitive_attr Plan::attr() {
   dnnl::primitive_attr attr;

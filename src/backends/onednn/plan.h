@@ -17,7 +17,8 @@ namespace clouddetect::onednn {
 
 class Plan {
  public:
-  explicit Plan(dnnl::engine engine);
+  // `activation_tag`: format_tag::undef picks the CPU's blocked layout (see activation_desc).
+  explicit Plan(dnnl::engine engine, dnnl::memory::format_tag activation_tag = dnnl::memory::format_tag::undef);
 
   const dnnl::engine& engine() const { return engine_; }
 
