@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the project twice (Debug) with sanitizers and runs the C++ test suite (every ctest entry
-# except the pytest_* and cli.* ones, which exercise the Release binary) under each:
+# Builds the project twice (Debug) with sanitizers and runs the C++ test suite (the GoogleTest
+# entries: every ctest entry except pytest_*, cli.*, deploy_* and web_*, which drive the binary,
+# Docker or a browser) under each:
 #   ASan+UBSan  -> ${SAN_BUILD_ROOT:-/work}/build-asan
 #   TSan        -> ${SAN_BUILD_ROOT:-/work}/build-tsan
 # oneDNN is left out (-DCLOUDDETECT_WITH_ONEDNN=OFF): its JIT and OpenMP runtime are not built
@@ -17,7 +18,7 @@ root=${SAN_BUILD_ROOT:-$(dirname "$repo")}
 shared=${CLOUDDETECT_SHARED:-$(dirname "$repo")/shared}
 jobs=${SAN_JOBS:-$(nproc)}
 limit=${SAN_TIMEOUT:-2400}
-exclude='^(pytest_|cli\.)'
+exclude='^(pytest_|cli\.|deploy_|web_)'
 status=0
 
 run_one() {  # name sanitizer
