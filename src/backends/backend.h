@@ -40,4 +40,7 @@ std::unique_ptr<Backend> create_backend(const std::string& name,
                                         const BackendOptions& options);
 std::vector<std::string> available_backends();
 
+// The fastest backend built in: "native" when oneDNN is available, else "opencv".
+std::string default_backend();
+
 }  // namespace clouddetect

@@ -18,6 +18,14 @@ std::vector<std::string> available_backends() {
   return names;
 }
 
+std::string default_backend() {
+#if CLOUDDETECT_HAS_ONEDNN
+  return "native";  // same detections as opencv (coco128 mAP equal), 2.5-4x faster per image
+#else
+  return "opencv";
+#endif
+}
+
 std::unique_ptr<Backend> create_backend(const std::string& name, std::shared_ptr<const darknet::Model> model,
                                         const BackendOptions& options) {
   if (name == "opencv") return make_opencv_backend(std::move(model), options);

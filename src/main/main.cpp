@@ -22,9 +22,10 @@ void add_model_options(CLI::App& app, ModelOptions& o, bool single_backend = tru
   app.add_option("--model", o.model_dir, "Model folder: one .cfg, one .weights, one .names")
       ->envname("CLOUDDETECT_MODEL")->capture_default_str();
   if (single_backend) {
+    if (o.backend.empty()) o.backend = clouddetect::default_backend();
     app.add_option("--backend", o.backend, "Inference backend (" + backend_list() + ")")
         ->envname("CLOUDDETECT_BACKEND")->capture_default_str();
-    app.add_option("--precision", o.precision, "fp32 | int8 (native backend only)")
+    app.add_option("--precision", o.precision, "Numeric precision: fp32 (int8 is not implemented yet)")
         ->envname("CLOUDDETECT_PRECISION")->capture_default_str();
   }
   app.add_option("--resize", o.resize, "auto (the better for the model) | stretch | letterbox")
@@ -91,6 +92,7 @@ int main(int argc, char** argv) {
   clouddetect::BenchOptions bench;
   CLI::App* bench_cmd = app.add_subcommand("bench", "Time backends side by side on the same input");
   add_model_options(*bench_cmd, bench.model, false);
+  bench.backends = clouddetect::available_backends();
   bench_cmd->add_option("--backend,--backends", bench.backends, "Backends to compare, comma-separated (" + backend_list() + ")")
       ->delimiter(',')->capture_default_str();
   bench_cmd->add_option("--precision,--precisions", bench.precisions, "Precisions for the native backend (fp32,int8)")

@@ -9,7 +9,7 @@ namespace clouddetect {
 
 struct ModelOptions {
   std::string model_dir = "models/yolov3-tiny";
-  std::string backend = "opencv";
+  std::string backend;  // empty = default_backend()
   std::string precision = "fp32";
   std::string resize = "auto";  // auto | stretch | letterbox
   float conf = 0.5f;
@@ -45,7 +45,7 @@ struct DetectOptions {
 
 struct BenchOptions {
   ModelOptions model;
-  std::vector<std::string> backends = {"opencv"};
+  std::vector<std::string> backends;  // empty = every backend built in
   std::vector<std::string> precisions = {"fp32"};
   std::string image;  // empty = a coco128 image from CLOUDDETECT_SHARED, else a synthetic one
   int iterations = 30;

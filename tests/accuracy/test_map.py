@@ -40,3 +40,10 @@ def test_map_scoring_is_exact_on_ground_truth(truth):
     assert m.mean_ap(truth, perfect) == pytest.approx(1.0)
     shifted = {img: [(b[0], 1.0, b[1] + 10000, b[2], b[3] + 10000, b[4]) for b in boxes] for img, boxes in truth.items()}
     assert m.mean_ap(truth, shifted) == 0.0
+
+
+def test_native_backend_has_the_same_map_as_opencv(truth):
+    opencv = m.mean_ap(truth, m.our_detections(BINARY, MODEL, IMAGES, "stretch", 0.25, 0.45, "opencv"))
+    native = m.mean_ap(truth, m.our_detections(BINARY, MODEL, IMAGES, "stretch", 0.25, 0.45, "native"))
+    print("opencv %.4f native %.4f" % (opencv, native))
+    assert abs(native - opencv) <= 0.002
