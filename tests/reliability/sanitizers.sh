@@ -6,6 +6,7 @@
 #   TSan        -> ${SAN_BUILD_ROOT:-/work}/build-tsan
 # oneDNN is left out (-DCLOUDDETECT_WITH_ONEDNN=OFF): its JIT and OpenMP runtime are not built
 # with the sanitizers, which makes TSan report races inside the uninstrumented runtime.
+# TSan suppressions (third-party code only, each explained): tests/reliability/tsan.supp.
 #   tests/reliability/sanitizers.sh [asan|tsan|all]   (default all)
 # Env: SAN_JOBS (build jobs, default nproc), SAN_TIMEOUT (seconds per phase, default 2400),
 #      CLOUDDETECT_SHARED (models and images for the tests, default ../shared).
@@ -35,7 +36,7 @@ run_one() {  # name sanitizer
   # halt_on_error: the first report fails the test; detect_leaks is on by default with ASan.
   if ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_stack_use_after_return=1 \
      UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-     TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+     TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$repo/tests/reliability/tsan.supp \
      timeout "$limit" ctest --test-dir "$dir" -E "$exclude" -j"$jobs" --timeout 600 --output-on-failure \
        >"$dir.ctest.log" 2>&1; then
     t2=$(date +%s)
