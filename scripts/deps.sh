@@ -7,9 +7,12 @@ build_pkgs=(cmake g++ make pkg-config curl unzip ca-certificates
   libopencv-dev libboost1.81-dev libboost-json1.81-dev libspdlog-dev libcli11-dev libdnnl-dev)
 test_pkgs=(libgtest-dev libgmock-dev python3 python3-opencv python3-numpy python3-pytest python3-yaml
   python3-jsonschema python3-flask python3-locust python3-matplotlib haproxy clang libclang-rt-14-dev
-  shellcheck chromium nodejs npm)
+  shellcheck chromium)
 pkgs=("${build_pkgs[@]}")
 [ "$what" = test ] && pkgs+=("${test_pkgs[@]}")
+# Node.js may come from elsewhere (e.g. NodeSource, whose nodejs conflicts with Debian's npm): only
+# ask Debian for it when there is no npm at all.
+[ "$what" = test ] && ! command -v npm >/dev/null && pkgs+=(nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

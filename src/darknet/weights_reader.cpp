@@ -57,6 +57,7 @@ void read_weights_bytes(const std::vector<char>& bytes, const std::string& sourc
   }
   auto take = [&](std::vector<float>& out, std::size_t count) {
     out.resize(count);
+    if (count == 0) return;  // memcpy from/to an empty vector's null data() is undefined
     std::memcpy(out.data(), bytes.data() + offset, count * sizeof(float));
     offset += count * sizeof(float);
   };
@@ -87,6 +88,7 @@ std::vector<char> serialize_weights(const Model& model) {
   std::memcpy(bytes.data(), version, sizeof(version));
   std::size_t offset = header_size(0, 2);  // "seen" stays 0
   auto put = [&](const std::vector<float>& values) {
+    if (values.empty()) return;  // no batch norm: memcpy of an empty vector's null data() is undefined
     std::memcpy(bytes.data() + offset, values.data(), values.size() * sizeof(float));
     offset += values.size() * sizeof(float);
   };
