@@ -48,6 +48,7 @@ struct ServerOptions {
   std::string log_format = "json";        // "json" (one JSON object per line) | "text"
   InstanceIdentity identity;
   std::string api_key;  // non-empty: POST /api/object_detection needs "Bearer <key>"
+  bool protect_metrics = false;  // with api_key: GET /metrics needs the key too (probes never do)
   std::vector<std::string> cors_origins;  // allowed Origin values ("*" = any); empty = no CORS
   api::RequestLimits request_limits;
   // Where request and lifecycle lines go; null = a new stdout logger ("%v" pattern for json).

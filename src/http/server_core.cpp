@@ -149,7 +149,9 @@ std::optional<Response> ServerCore::precheck(const Request& request, const Route
     response.set(bhttp::field::allow, allow_header(*route, !options.cors_origins.empty()));
     return response;
   }
-  if (route->kind != Route::Kind::kDetect) return std::nullopt;
+  const bool needs_key = route->kind == Route::Kind::kDetect ||
+                         (route->kind == Route::Kind::kMetrics && options.protect_metrics);
+  if (!needs_key) return std::nullopt;
 
   if (!options.api_key.empty() &&
       !authorized(request[bhttp::field::authorization], options.api_key)) {
@@ -158,6 +160,7 @@ std::optional<Response> ServerCore::precheck(const Request& request, const Route
     response.set(bhttp::field::www_authenticate, "Bearer");
     return response;
   }
+  if (route->kind != Route::Kind::kDetect) return std::nullopt;
   const std::string_view content_type = request[bhttp::field::content_type];
   if (!is_json_media_type(content_type)) {
     return error_response(

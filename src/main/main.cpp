@@ -78,6 +78,10 @@ int main(int argc, char** argv) {
       ->envname("CLOUDDETECT_LOG_FORMAT")->capture_default_str()->check(CLI::IsMember({"json", "text"}));
   serve_cmd->add_option("--api-key", serve.api_key, "If set, detection needs 'Authorization: Bearer <key>'")
       ->envname("CLOUDDETECT_API_KEY");
+  serve_cmd->add_option("--api-key-file", serve.api_key_file, "Read the API key from this file (a mounted secret)")
+      ->envname("CLOUDDETECT_API_KEY_FILE")->check(CLI::ExistingFile);
+  serve_cmd->add_flag("--protect-metrics", serve.protect_metrics, "With an API key, /metrics needs it too")
+      ->envname("CLOUDDETECT_PROTECT_METRICS");
   serve_cmd->add_option("--cors-origins", serve.cors_origins, "Origins allowed by CORS (comma-separated)")
       ->envname("CLOUDDETECT_CORS_ORIGINS")->delimiter(',');
 

@@ -33,6 +33,8 @@ struct ServeOptions {
   int drain_seconds = 0;
   std::string log_format = "json";
   std::string api_key;
+  std::string api_key_file;  // e.g. a mounted Kubernetes secret; wins over api_key
+  bool protect_metrics = false;
   std::vector<std::string> cors_origins;
 };
 

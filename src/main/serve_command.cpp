@@ -1,6 +1,8 @@
 // `clouddetect serve`: the HTTP server answers /healthz at once; the model loads and warms up
 // beside it, and only then does /readyz turn 200 (what Kubernetes' startup and readiness probes need).
 #include <atomic>
+#include <cctype>
+#include <fstream>
 #include <ctime>
 #include <memory>
 #include <thread>
@@ -36,6 +38,13 @@ http::ServerOptions server_options(const ServeOptions& o, int workers, std::shar
   s.log_format = o.log_format;
   s.identity = http::InstanceIdentity::from_environment();
   s.api_key = o.api_key;
+  if (!o.api_key_file.empty()) {
+    std::ifstream in(o.api_key_file);
+    std::getline(in, s.api_key);
+    while (!s.api_key.empty() && std::isspace(static_cast<unsigned char>(s.api_key.back()))) s.api_key.pop_back();
+    if (s.api_key.empty()) throw Error(ErrorCode::kInvalidArgument, "API key file " + o.api_key_file + " is empty");
+  }
+  s.protect_metrics = o.protect_metrics;
   s.cors_origins = o.cors_origins;
   s.logger = std::move(logger);
   return s;

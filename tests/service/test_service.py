@@ -183,3 +183,19 @@ def test_readyz_is_503_while_the_model_loads_and_bad_model_exits_nonzero(tmp_pat
                        capture_output=True, text=True, timeout=30)
     assert r.returncode != 0
     assert "m.cfg:4: [lstm] unsupported layer type" in r.stdout + r.stderr
+
+
+def test_api_key_from_a_mounted_file_protects_detection_and_metrics_not_probes(tmp_path):
+    key = tmp_path / "api-key"
+    key.write_text("s3cret-from-secret\n")
+    s = Service("--api-key-file", str(key), "--protect-metrics")
+    try:
+        assert s.detect(image_payload(id="k0"))[0] == 401
+        assert s.detect(image_payload(id="k1"), headers={"Authorization": "Bearer wrong"})[0] == 401
+        status, body, _ = s.detect(image_payload(id="k2"), headers={"Authorization": "Bearer s3cret-from-secret"})
+        assert status == 200 and body["id"] == "k2"
+        assert s.get("/metrics")[0] == 401
+        assert s.request("GET", "/metrics", headers={"Authorization": "Bearer s3cret-from-secret"})[0] == 200
+        assert s.get("/healthz")[0] == 200 and s.get("/readyz")[0] == 200
+    finally:
+        assert s.stop() == 0
