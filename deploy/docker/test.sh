@@ -143,7 +143,7 @@ cp -r "$shared/models/$model" "$ctx/models/$model"
 log "docker build -f deploy/Dockerfile --build-arg MODEL_DIR=models/$model -t $tag (timeout ${build_timeout}s)"
 build_log="$(mktemp /tmp/clouddetect-docker-build.XXXXXX.log)"
 build_start=$SECONDS
-if timeout "$build_timeout" docker build --network host "${cgroup_args[@]}" \
+if timeout "$build_timeout" docker build --force-rm --network host "${cgroup_args[@]}" \
   -f "$ctx/deploy/Dockerfile" --build-arg "MODEL_DIR=models/$model" -t "$tag" "$ctx" >"$build_log" 2>&1; then
   pass "docker build in $((SECONDS - build_start)) s (log $build_log)"
   sed -n '/^collect-runtime-libs:/,/^Removing intermediate/p' "$build_log" | grep -v '^Removing' |
@@ -268,8 +268,9 @@ fi
 bytes="$(docker image inspect -f '{{.Size}}' "$tag")"
 mb=$((bytes / 1000000))
 base_mb=$(($(docker image inspect -f '{{.Size}}' debian:bookworm-slim) / 1000000))
-echo "image $tag: $mb MB (base debian:bookworm-slim $base_mb MB); largest layers:"
-docker history --format '    {{.Size}}\t{{.CreatedBy}}' "$tag" | cut -c 1-110 | head -n 6
+echo "image $tag: $mb MB (base debian:bookworm-slim $base_mb MB); layers that add files:"
+docker history --format '{{.Size}}\t{{.CreatedBy}}' "$tag" | awk -F '\t' '$1 != "0B" {print "    " $0}' |
+  cut -c 1-110
 if [[ -n "${CLOUDDETECT_IMAGE_MAX_MB:-}" ]]; then
   if [[ $mb -le $CLOUDDETECT_IMAGE_MAX_MB ]]; then
     pass "image size $mb MB <= $CLOUDDETECT_IMAGE_MAX_MB MB"
