@@ -38,7 +38,7 @@ has_weights() { compgen -G "$1/*.weights" >/dev/null; }
 
 fetch() {  # fetch URL DEST [EXPECTED_SIZE]
   local tmp="$2.part"
-  curl -fsSL --connect-timeout 10 -o "$tmp" "$1" || { rm -f "$tmp"; return 1; }
+  curl -fsL --connect-timeout 10 -o "$tmp" "$1" 2>/dev/null || { rm -f "$tmp"; return 1; }
   if [ -n "${3:-}" ] && [ "$(stat -c %s "$tmp")" != "$3" ]; then
     say "$1: got $(stat -c %s "$tmp") bytes, expected $3"; rm -f "$tmp"; return 1
   fi
@@ -62,7 +62,7 @@ if [ -z "$model" ]; then
       if [ -d "$candidate" ] && has_weights "$candidate"; then fallback=$candidate; break; fi
     done
     [ -n "$fallback" ] || { say "cannot download yolov3-tiny (no network?) and no model under $shared/models; pass --model DIR"; exit 1; }
-    say "cannot download the yolov3-tiny weights (no network?); using $fallback instead"
+    say "cannot download yolov3-tiny (no network?); using $fallback instead"
     model=$fallback
   fi
 fi
