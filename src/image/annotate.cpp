@@ -1,9 +1,13 @@
 #include "image/annotate.h"
 
+#include "core/error.h"
+
 #include <algorithm>
 #include <cstdio>
 
-#include <opencv2/imgcodecs.hpp>
+#include <turbojpeg.h>
+
+#include <memory>
 #include <opencv2/imgproc.hpp>
 
 namespace clouddetect::image {
@@ -34,9 +38,18 @@ cv::Mat annotate(const cv::Mat& bgr, const std::vector<Detection>& detections,
 }
 
 std::string encode_jpeg(const cv::Mat& bgr) {
-  std::vector<unsigned char> bytes;
-  cv::imencode(".jpg", bgr, bytes, {cv::IMWRITE_JPEG_QUALITY, 90});
-  return std::string(bytes.begin(), bytes.end());
+  std::unique_ptr<void, int (*)(tjhandle)> handle(tjInitCompress(), tjDestroy);
+  unsigned char* buffer = nullptr;
+  unsigned long size = 0;
+  cv::Mat contiguous = bgr.isContinuous() ? bgr : bgr.clone();
+  if (!handle || tjCompress2(handle.get(), contiguous.data, contiguous.cols, 0, contiguous.rows, TJPF_BGR, &buffer,
+                             &size, TJSAMP_420, 90, 0) != 0) {
+    tjFree(buffer);
+    throw Error(ErrorCode::kInternal, "cannot encode the annotated image as JPEG");
+  }
+  std::string bytes(reinterpret_cast<const char*>(buffer), size);
+  tjFree(buffer);
+  return bytes;
 }
 
 }  // namespace clouddetect::image

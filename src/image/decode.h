@@ -19,9 +19,11 @@ struct ImageSize {
 // the format is not recognised or the header is truncated.
 std::optional<ImageSize> peek_size(const unsigned char* data, std::size_t size);
 
-// Decodes to 8-bit BGR (grayscale, alpha, 16-bit and palette images are converted).
+// Decodes a JPEG (libjpeg-turbo) or PNG (libpng) to 8-bit BGR (grayscale, CMYK, alpha, 16-bit and
+// palette images are converted). Other formats are refused: the API takes JPEG and PNG, and not
+// linking OpenCV's imgcodecs (which pulls in GDAL) keeps the container image small.
 // Throws Error{kPayloadTooLarge} when the header declares more than max_pixels,
-// Error{kUnprocessable} when the bytes are not a decodable image.
+// Error{kUnprocessable} when the bytes are not a decodable JPEG or PNG.
 cv::Mat decode(const std::vector<unsigned char>& bytes, std::int64_t max_pixels);
 
 }  // namespace clouddetect::image

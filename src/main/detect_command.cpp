@@ -3,7 +3,6 @@
 #include <iterator>
 
 #include <opencv2/core/utility.hpp>
-#include <opencv2/imgcodecs.hpp>
 
 #include "api/json_codec.h"
 #include "core/error.h"
@@ -32,8 +31,9 @@ int run_detect(const DetectOptions& options) {
       std::vector<Detection> detections = detector->detect(image);
       std::cout << api::serialize_detect_response(to_response(path, detections, model->class_names)) << "\n";
       if (!options.annotate.empty()) {
-        cv::Mat annotated = image::annotate(image, detections, model->class_names);
-        if (!cv::imwrite(options.annotate, annotated)) {
+        std::string jpeg = image::encode_jpeg(image::annotate(image, detections, model->class_names));
+        std::ofstream out(options.annotate, std::ios::binary);
+        if (!out.write(jpeg.data(), static_cast<std::streamsize>(jpeg.size()))) {
           throw Error(ErrorCode::kInvalidArgument, "cannot write " + options.annotate);
         }
       }

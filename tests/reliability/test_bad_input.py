@@ -3,8 +3,8 @@ each one the service must still answer a good detection request with 200.
 
 Expected answers (see RELIABILITY.md for the reasoning):
   400 bad JSON / wrong or missing field / bad base64 / malformed HTTP; 413 body or pixels over the
-  limit; 415 not JSON; 422 bytes that are not a decodable image (incl. GIF: OpenCV 4.6 has no GIF
-  decoder); 404/405 route/method; 431 headers over 16 KiB; None = no HTTP answer, the connection
+  limit; 415 not JSON; 422 bytes that are not a decodable JPEG or PNG (GIF, BMP, TIFF and WebP are
+  refused: the service decodes JPEG and PNG only); 404/405 route/method; 431 headers over 16 KiB; None = no HTTP answer, the connection
   is closed (incomplete request, or a client that is too slow).
 """
 import base64, io, json, os, socket, struct, time, zlib
@@ -186,9 +186,9 @@ CASES = [
     ("img_palette_png", post(detect_json("pa", _pil("P", "PNG"))), [200], "pa"),
     ("img_rgba_png", post(detect_json("al", _enc(".png", cv2.cvtColor(_photo(), cv2.COLOR_BGR2BGRA)))), [200], "al"),
     ("img_gif", post(detect_json("gi", _pil("P", "GIF"))), [422], "gi"),
-    ("img_bmp", post(detect_json("bm", _enc(".bmp", _photo()))), [200], "bm"),
-    ("img_tiff", post(detect_json("ti", _enc(".tiff", _photo()))), [200], "ti"),
-    ("img_webp", post(detect_json("we", _enc(".webp", _photo()))), [200], "we"),
+    ("img_bmp", post(detect_json("bm", _enc(".bmp", _photo()))), [422], "bm"),
+    ("img_tiff", post(detect_json("ti", _enc(".tiff", _photo()))), [422], "ti"),
+    ("img_webp", post(detect_json("we", _enc(".webp", _photo()))), [422], "we"),
     ("img_extreme_aspect_1x4000", post(detect_json("ea", _enc(".png", np.zeros((1, 4000, 3), np.uint8)))), [200], "ea"),
     # --- HTTP framing ---
     ("http_body_over_limit", post(b'{"id":"big","image":"' + b"A" * (MAX_BODY + 10) + b'"}'), [413], "-"),
