@@ -16,9 +16,22 @@
 
 namespace clouddetect {
 
+// What int8 quantisation needs to know of a model's activations: the range of every output
+// channel of every layer (indexed by cfg layer), measured in fp32 on sample images
+// (`clouddetect calibrate`).
+struct ActivationRanges {
+  std::string model;                            // darknet::Model::name it was measured on
+  std::vector<float> absmax;                    // per layer: the largest |value| of any channel
+  std::vector<std::vector<float>> channel_min;  // per layer, one per output channel
+  std::vector<std::vector<float>> channel_max;
+  int images = 0;  // how many images were measured
+};
+
 struct BackendOptions {
   int threads = 1;                 // intra-op threads of this instance
   std::string precision = "fp32";  // "fp32"; a backend may also support "int8"
+  // Required by int8 (native backend); ignored otherwise.
+  std::shared_ptr<const ActivationRanges> activation_ranges;
 };
 
 class Backend {
@@ -42,5 +55,15 @@ std::vector<std::string> available_backends();
 
 // The fastest backend built in: "native" when oneDNN is available, else "opencv".
 std::string default_backend();
+
+// Runs `inputs` (preprocessed images) through the fp32 native backend and records every layer's
+// largest |output|. Throws Error{kInvalidArgument} when the native backend is not built.
+ActivationRanges measure_activation_ranges(std::shared_ptr<const darknet::Model> model,
+                                           const std::vector<Tensor>& inputs, int threads = 1);
+
+// A small JSON file. load() checks that it was measured on `model` (name and layer count) and
+// throws Error{kInvalidArgument} with the path otherwise, or Error{kNotFound} when it is missing.
+void save_activation_ranges(const ActivationRanges& ranges, const std::string& path);
+ActivationRanges load_activation_ranges(const std::string& path, const darknet::Model& model);
 
 }  // namespace clouddetect

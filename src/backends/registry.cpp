@@ -37,4 +37,14 @@ std::unique_ptr<Backend> create_backend(const std::string& name, std::shared_ptr
   throw Error(ErrorCode::kInvalidArgument, "unknown backend '" + name + "' (available: " + list + ")");
 }
 
+ActivationRanges measure_activation_ranges(std::shared_ptr<const darknet::Model> model,
+                                           const std::vector<Tensor>& inputs, int threads) {
+#if CLOUDDETECT_HAS_ONEDNN
+  return onednn::measure_activation_ranges(std::move(model), inputs, threads);
+#else
+  (void)model, (void)inputs, (void)threads;
+  throw Error(ErrorCode::kInvalidArgument, "int8 calibration needs the native backend, which is not built");
+#endif
+}
+
 }  // namespace clouddetect

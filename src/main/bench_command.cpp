@@ -15,6 +15,8 @@
 #include "darknet/model_loader.h"
 #include "darknet/synthetic_weights.h"
 #include "darknet/weights_reader.h"
+#include "eval/dataset.h"
+#include "eval/mean_ap.h"
 #include "image/decode.h"
 #include "image/letterbox.h"
 #include "main/commands.h"
@@ -26,10 +28,29 @@ namespace {
 struct Contender {
   std::string backend;
   std::string precision;
+  BackendOptions options;
   std::unique_ptr<Backend> instance;
   std::vector<Tensor> heads;
   std::vector<double> ms;
+  double map50 = -1;  // < 0: not measured
 };
+
+struct LabelledImage {
+  cv::Mat bgr;
+  std::vector<eval::GroundTruth> truth;
+};
+
+// The contender's mAP@0.5 on `images`: the whole pipeline (preprocess, backend, decode, NMS).
+double measure_map(const std::shared_ptr<const darknet::Model>& model, const Contender& contender,
+                   const DetectorOptions& detector_options, const std::vector<LabelledImage>& images) {
+  Detector detector(model, create_backend(contender.backend, model, contender.options), detector_options);
+  std::vector<eval::ImageResult> results(images.size());
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    results[i].truth = images[i].truth;
+    results[i].detections = detector.detect(images[i].bgr);
+  }
+  return eval::mean_average_precision(results, 0.5f);
+}
 
 double percentile(std::vector<double> values, double p) {
   std::sort(values.begin(), values.end());
@@ -40,18 +61,14 @@ double percentile(std::vector<double> values, double p) {
 cv::Mat bench_image(const std::string& path, const darknet::Model& model) {
   std::string chosen = path;
   if (chosen.empty()) {
-    const char* shared = std::getenv("CLOUDDETECT_SHARED");
-    chosen = std::string(shared ? shared : "../shared") + "/data/coco128/images/000000000009.jpg";
+    chosen = shared_dir() + "/data/coco128/images/000000000009.jpg";
     if (!std::ifstream(chosen)) {
       cv::Mat noise(model.height, model.width, CV_8UC3);
       cv::randu(noise, 0, 255);
       return noise;
     }
   }
-  std::ifstream in(chosen, std::ios::binary);
-  if (!in) throw Error(ErrorCode::kNotFound, "cannot open " + chosen);
-  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return image::decode(bytes, 1LL << 30);
+  return read_image_file(chosen);
 }
 
 }  // namespace
@@ -59,19 +76,45 @@ cv::Mat bench_image(const std::string& path, const darknet::Model& model) {
 int run_bench(const BenchOptions& options) {
   cv::setNumThreads(options.model.threads);
   auto model = darknet::load_model(options.model.model_dir);
+  const image::ResizeMode resize =
+      options.model.resize == "auto" ? default_resize_mode(*model) : image::parse_resize_mode(options.model.resize);
+  const std::string dataset = options.dataset.empty() ? shared_dir() + "/data/coco128" : options.dataset;
+  bool int8 = false;
+  for (const std::string& precision : options.precisions) int8 = int8 || precision == "int8";
+  // Lower precision is only reported with the accuracy it costs.
+  const bool accuracy = options.accuracy || int8;
+
+  std::shared_ptr<const ActivationRanges> ranges;
+  if (int8) {
+    const std::string path = calibration_path(options.model);
+    if (!options.model.calibration.empty() || std::ifstream(path)) {
+      ranges = std::make_shared<const ActivationRanges>(load_activation_ranges(path, *model));
+      std::cerr << "int8: activation ranges from " << path << " (" << ranges->images << " images)\n";
+    } else {
+      const auto images =
+          eval::list_images(dataset + "/images", static_cast<std::size_t>(options.calibration_images));
+      ranges = std::make_shared<const ActivationRanges>(calibrate_on_images(model, options.model, images));
+      std::cerr << "int8: calibrated on the first " << images.size() << " images of " << dataset << "/images\n";
+    }
+  }
+
   std::vector<Contender> contenders;
   for (const std::string& backend : options.backends) {
     for (const std::string& precision : options.precisions) {
       if (backend == "opencv" && precision != "fp32") continue;  // OpenCV runs fp32 only
-      BackendOptions backend_options;
-      backend_options.threads = options.model.threads;
-      backend_options.precision = precision;
-      contenders.push_back({backend, precision, create_backend(backend, model, backend_options), {}, {}});
+      Contender contender;
+      contender.backend = backend;
+      contender.precision = precision;
+      contender.options.threads = options.model.threads;
+      contender.options.precision = precision;
+      if (precision == "int8") contender.options.activation_ranges = ranges;
+      contender.instance = create_backend(backend, model, contender.options);
+      contenders.push_back(std::move(contender));
     }
   }
   if (contenders.empty()) throw Error(ErrorCode::kInvalidArgument, "nothing to benchmark");
 
-  image::Preprocessor preprocessor(model->width, model->height, default_resize_mode(*model));
+  image::Preprocessor preprocessor(model->width, model->height, resize);
   Tensor input;
   preprocessor.run(bench_image(options.image, *model), input);
   for (int i = 0; i < options.warmup; ++i) {
@@ -85,30 +128,58 @@ int run_bench(const BenchOptions& options) {
     }
   }
 
+  if (accuracy) {
+    std::vector<LabelledImage> images;
+    for (const std::string& path : eval::list_images(dataset + "/images")) {
+      LabelledImage image{read_image_file(path), {}};
+      image.truth = eval::load_yolo_labels(path, image.bgr.cols, image.bgr.rows);
+      images.push_back(std::move(image));
+    }
+    DetectorOptions detector_options;
+    detector_options.score_threshold = options.accuracy_conf;
+    detector_options.nms_threshold = options.model.nms;
+    detector_options.resize = resize;
+    for (auto& c : contenders) c.map50 = measure_map(model, c, detector_options, images);
+    std::cerr << "accuracy: mAP@0.5 on " << images.size() << " images of " << dataset << ", conf "
+              << options.accuracy_conf << ", nms " << options.model.nms << "\n";
+  }
+
   double opencv_median = 0;
   for (const auto& c : contenders) {
     if (c.backend == "opencv") opencv_median = percentile(c.ms, 50);
   }
   const std::string input_size = std::to_string(model->width) + "x" + std::to_string(model->height);
+  // The same backend's fp32 mAP, which a lower precision's drop is measured against.
+  auto fp32_map = [&](const Contender& c) {
+    for (const auto& other : contenders) {
+      if (other.backend == c.backend && other.precision == "fp32") return other.map50;
+    }
+    return -1.0;
+  };
   for (const auto& c : contenders) {
     double median = percentile(c.ms, 50);
     // Printed by hand: Boost.JSON would write 116.73 as 1.1673E2.
-    char speedup[32] = "null";
+    char speedup[32] = "null", map50[32] = "null", drop[32] = "null";
     if (opencv_median > 0) std::snprintf(speedup, sizeof(speedup), "%.2f", opencv_median / median);
+    if (c.map50 >= 0) std::snprintf(map50, sizeof(map50), "%.4f", c.map50);
+    if (c.map50 >= 0 && fp32_map(c) >= 0) std::snprintf(drop, sizeof(drop), "%.4f", fp32_map(c) - c.map50);
     std::printf(
         "{\"backend\":\"%s\",\"precision\":\"%s\",\"model\":\"%s\",\"input\":\"%s\",\"threads\":%d,"
-        "\"iterations\":%d,\"ms_median\":%.2f,\"ms_p90\":%.2f,\"speedup_vs_opencv\":%s}\n",
+        "\"iterations\":%d,\"ms_median\":%.2f,\"ms_p90\":%.2f,\"speedup_vs_opencv\":%s,\"map50\":%s,"
+        "\"map50_drop_vs_fp32\":%s}\n",
         c.backend.c_str(), c.precision.c_str(), model->name.c_str(), input_size.c_str(), options.model.threads,
-        options.iterations, median, percentile(c.ms, 90),
-        speedup);
+        options.iterations, median, percentile(c.ms, 90), speedup, map50, drop);
   }
-  std::printf("\n%-8s %-9s %-22s %-8s %10s %10s %9s\n", "backend", "precision", "model", "input", "median ms",
-              "p90 ms", "speedup");
+  std::printf("\n%-8s %-9s %-22s %-8s %10s %10s %9s %8s %8s\n", "backend", "precision", "model", "input", "median ms",
+              "p90 ms", "speedup", "mAP@0.5", "drop");
   for (const auto& c : contenders) {
     double median = percentile(c.ms, 50);
-    std::printf("%-8s %-9s %-22s %-8s %10.2f %10.2f %8.2fx\n", c.backend.c_str(), c.precision.c_str(),
+    std::printf("%-8s %-9s %-22s %-8s %10.2f %10.2f %8.2fx", c.backend.c_str(), c.precision.c_str(),
                 model->name.c_str(), input_size.c_str(), median, percentile(c.ms, 90),
                 opencv_median > 0 ? opencv_median / median : 0.0);
+    if (c.map50 >= 0) std::printf(" %8.4f", c.map50); else std::printf(" %8s", "-");
+    if (c.map50 >= 0 && fp32_map(c) >= 0) std::printf(" %8.4f", fp32_map(c) - c.map50); else std::printf(" %8s", "-");
+    std::printf("\n");
   }
   return 0;
 }

@@ -1,6 +1,5 @@
 #include <fstream>
 #include <iostream>
-#include <iterator>
 
 #include <opencv2/core/utility.hpp>
 
@@ -24,10 +23,7 @@ int run_detect(const DetectOptions& options) {
   int failures = 0;
   for (const std::string& path : options.images) {
     try {
-      std::ifstream in(path, std::ios::binary);
-      if (!in) throw Error(ErrorCode::kNotFound, "cannot open " + path);
-      std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      cv::Mat image = image::decode(bytes, options.max_pixels);
+      cv::Mat image = read_image_file(path, options.max_pixels);
       std::vector<Detection> detections = detector->detect(image);
       std::cout << api::serialize_detect_response(to_response(path, detections, model->class_names)) << "\n";
       if (!options.annotate.empty()) {

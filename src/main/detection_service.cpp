@@ -1,6 +1,9 @@
 #include "main/detection_service.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 
 #include "core/error.h"
 #include "image/annotate.h"
@@ -8,7 +11,17 @@
 
 namespace clouddetect {
 
-std::unique_ptr<Detector> make_detector(std::shared_ptr<const darknet::Model> model, const ModelOptions& options) {
+std::string shared_dir() {
+  const char* shared = std::getenv("CLOUDDETECT_SHARED");
+  return shared && *shared ? shared : "../shared";
+}
+
+std::string calibration_path(const ModelOptions& options) {
+  return options.calibration.empty() ? options.model_dir + "/activation-ranges.json" : options.calibration;
+}
+
+std::unique_ptr<Detector> make_detector(std::shared_ptr<const darknet::Model> model, const ModelOptions& options,
+                                        std::shared_ptr<const ActivationRanges> ranges) {
   DetectorOptions detector_options;
   detector_options.score_threshold = options.conf;
   detector_options.nms_threshold = options.nms;
@@ -17,8 +30,30 @@ std::unique_ptr<Detector> make_detector(std::shared_ptr<const darknet::Model> mo
   BackendOptions backend_options;
   backend_options.threads = options.threads;
   backend_options.precision = options.precision;
+  if (options.precision == "int8") {
+    backend_options.activation_ranges =
+        ranges ? ranges
+               : std::make_shared<const ActivationRanges>(load_activation_ranges(calibration_path(options), *model));
+  }
   auto backend = create_backend(options.backend, model, backend_options);
   return std::make_unique<Detector>(std::move(model), std::move(backend), detector_options);
+}
+
+cv::Mat read_image_file(const std::string& path, std::int64_t max_pixels) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorCode::kNotFound, "cannot open " + path);
+  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return image::decode(bytes, max_pixels);
+}
+
+ActivationRanges calibrate_on_images(const std::shared_ptr<const darknet::Model>& model, const ModelOptions& options,
+                                     const std::vector<std::string>& images) {
+  const image::ResizeMode resize =
+      options.resize == "auto" ? default_resize_mode(*model) : image::parse_resize_mode(options.resize);
+  image::Preprocessor preprocessor(model->width, model->height, resize);
+  std::vector<Tensor> inputs(images.size());
+  for (std::size_t i = 0; i < images.size(); ++i) preprocessor.run(read_image_file(images[i]), inputs[i]);
+  return measure_activation_ranges(model, inputs, options.threads);
 }
 
 api::DetectResponse to_response(const std::string& id, const std::vector<Detection>& detections,
@@ -43,7 +78,11 @@ api::DetectResponse to_response(const std::string& id, const std::vector<Detecti
 DetectionService::DetectionService(std::shared_ptr<const darknet::Model> model, const ModelOptions& options,
                                    int workers, std::int64_t max_pixels)
     : model_(std::move(model)), max_pixels_(max_pixels) {
-  for (int i = 0; i < workers; ++i) detectors_.push_back(make_detector(model_, options));
+  std::shared_ptr<const ActivationRanges> ranges;
+  if (options.precision == "int8") {
+    ranges = std::make_shared<const ActivationRanges>(load_activation_ranges(calibration_path(options), *model_));
+  }
+  for (int i = 0; i < workers; ++i) detectors_.push_back(make_detector(model_, options, ranges));
 }
 
 api::DetectResponse DetectionService::run(const api::DetectRequest& request, int worker) {

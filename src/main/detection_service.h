@@ -13,9 +13,17 @@
 
 namespace clouddetect {
 
-// Builds the Detector that `options` describe (backend, thresholds, resize mode).
-std::unique_ptr<Detector> make_detector(std::shared_ptr<const darknet::Model> model,
-                                        const ModelOptions& options);
+// Builds the Detector that `options` describe (backend, precision, thresholds, resize mode). int8
+// uses `ranges`, or loads them from calibration_path(options) when null.
+std::unique_ptr<Detector> make_detector(std::shared_ptr<const darknet::Model> model, const ModelOptions& options,
+                                        std::shared_ptr<const ActivationRanges> ranges = nullptr);
+
+// A decoded image file (Error kNotFound / the decoder's errors).
+cv::Mat read_image_file(const std::string& path, std::int64_t max_pixels = 1LL << 30);
+
+// int8 calibration: `images` preprocessed as `options` (resize) say, run through the fp32 network.
+ActivationRanges calibrate_on_images(const std::shared_ptr<const darknet::Model>& model, const ModelOptions& options,
+                                     const std::vector<std::string>& images);
 
 api::DetectResponse to_response(const std::string& id, const std::vector<Detection>& detections,
                                 const std::vector<std::string>& class_names);

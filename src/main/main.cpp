@@ -1,4 +1,4 @@
-// clouddetect: one binary, subcommands serve | detect | bench | make-weights. Wiring only.
+// clouddetect: one binary, subcommands serve | detect | bench | calibrate | make-weights. Wiring only.
 #include <CLI/CLI.hpp>
 #include <iostream>
 
@@ -25,9 +25,12 @@ void add_model_options(CLI::App& app, ModelOptions& o, bool single_backend = tru
     if (o.backend.empty()) o.backend = clouddetect::default_backend();
     app.add_option("--backend", o.backend, "Inference backend (" + backend_list() + ")")
         ->envname("CLOUDDETECT_BACKEND")->capture_default_str();
-    app.add_option("--precision", o.precision, "Numeric precision: fp32 (int8 is not implemented yet)")
-        ->envname("CLOUDDETECT_PRECISION")->capture_default_str();
+    app.add_option("--precision", o.precision, "fp32 | int8 (native backend; needs --calibration)")
+        ->envname("CLOUDDETECT_PRECISION")->capture_default_str()->check(CLI::IsMember({"fp32", "int8"}));
   }
+  app.add_option("--calibration", o.calibration,
+                 "int8 activation ranges from `clouddetect calibrate` (default: MODEL/activation-ranges.json)")
+      ->envname("CLOUDDETECT_CALIBRATION");
   app.add_option("--resize", o.resize, "auto (the better for the model) | stretch | letterbox")
       ->envname("CLOUDDETECT_RESIZE")->capture_default_str()->check(CLI::IsMember({"auto", "stretch", "letterbox"}));
   app.add_option("--conf", o.conf, "Confidence threshold (objectness x class probability)")
@@ -105,6 +108,27 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::Range(1, 100000));
   bench_cmd->add_option("--warmup", bench.warmup, "Untimed passes first")->capture_default_str();
   bench_cmd->add_option("--image", bench.image, "Input image (default: a coco128 image, else synthetic)");
+  bench_cmd->add_flag("--accuracy", bench.accuracy, "Also measure mAP@0.5 on --dataset (always done for int8)");
+  bench_cmd->add_option("--dataset", bench.dataset,
+                        "Labelled images (images/ + labels/, YOLO format; default: $CLOUDDETECT_SHARED/data/coco128)");
+  bench_cmd->add_option("--accuracy-conf", bench.accuracy_conf, "Confidence threshold for mAP")
+      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  bench_cmd->add_option("--calibration-images", bench.calibration_images,
+                        "int8 without a --calibration file: calibrate on the first N dataset images")
+      ->capture_default_str()->check(CLI::Range(1, 100000));
+
+  clouddetect::CalibrateOptions calibrate;
+  CLI::App* calibrate_cmd =
+      app.add_subcommand("calibrate", "Measure the activation ranges int8 inference needs, on sample images");
+  calibrate_cmd->add_option("--model", calibrate.model.model_dir, "Model folder: one .cfg, one .weights, one .names")
+      ->envname("CLOUDDETECT_MODEL")->capture_default_str();
+  calibrate_cmd->add_option("--resize", calibrate.model.resize, "auto | stretch | letterbox (as you will serve)")
+      ->envname("CLOUDDETECT_RESIZE")->capture_default_str()->check(CLI::IsMember({"auto", "stretch", "letterbox"}));
+  calibrate_cmd->add_option("--images", calibrate.images,
+                            "Folder of representative images (default: $CLOUDDETECT_SHARED/data/coco128/images)");
+  calibrate_cmd->add_option("--limit", calibrate.limit, "Use the first N images (sorted by name)")
+      ->capture_default_str()->check(CLI::Range(1, 100000));
+  calibrate_cmd->add_option("--out", calibrate.out, "Output file (default: MODEL/activation-ranges.json)");
 
   std::string weights_cfg, weights_out;
   unsigned weights_seed = 0;
@@ -119,6 +143,7 @@ int main(int argc, char** argv) {
     if (*serve_cmd) return clouddetect::run_serve(serve);
     if (*detect_cmd) return clouddetect::run_detect(detect);
     if (*bench_cmd) return clouddetect::run_bench(bench);
+    if (*calibrate_cmd) return clouddetect::run_calibrate(calibrate);
     if (*weights_cmd) return clouddetect::run_make_weights(weights_cfg, weights_out, weights_seed);
   } catch (const clouddetect::Error& e) {
     std::cerr << "clouddetect: " << e.what() << "\n";

@@ -11,6 +11,7 @@ struct ModelOptions {
   std::string model_dir = "models/yolov3-tiny";
   std::string backend;  // empty = default_backend()
   std::string precision = "fp32";
+  std::string calibration;  // int8 activation ranges; empty = <model_dir>/activation-ranges.json
   std::string resize = "auto";  // auto | stretch | letterbox
   float conf = 0.5f;
   float nms = 0.45f;
@@ -52,6 +53,23 @@ struct BenchOptions {
   std::string image;  // empty = a coco128 image from CLOUDDETECT_SHARED, else a synthetic one
   int iterations = 30;
   int warmup = 3;
+  // mAP@0.5 of every contender on a labelled set (always when int8 is benchmarked).
+  bool accuracy = false;
+  std::string dataset;  // images/ + labels/; empty = $CLOUDDETECT_SHARED/data/coco128
+  float accuracy_conf = 0.25f;
+  int calibration_images = 32;  // int8 without a ranges file: calibrate on the first N dataset images
 };
+
+struct CalibrateOptions {
+  ModelOptions model;
+  std::string images;  // a folder of images; empty = $CLOUDDETECT_SHARED/data/coco128/images
+  int limit = 32;
+  std::string out;  // empty = <model_dir>/activation-ranges.json
+};
+
+// $CLOUDDETECT_SHARED (default ../shared): the models and data the tests and benchmarks read.
+std::string shared_dir();
+// The activation ranges file that options.calibration names, or the model folder's default.
+std::string calibration_path(const ModelOptions& options);
 
 }  // namespace clouddetect

@@ -1,4 +1,6 @@
-// The native backend: a darknet::Model executed on oneDNN primitives (fp32, blocked layouts).
+// The native backend: a darknet::Model executed on oneDNN primitives: fp32 (blocked layouts), or
+// int8 (nhwc; s8 activations at per-tensor scales from ActivationRanges, s8 weights at per-channel
+// scales, heads and any layer that cannot run on scaled integers in fp32).
 //
 // Threading and lifetime: the folded, reordered weights are prepared once per Model and shared
 // read-only by every instance; each instance owns its engine, stream, primitives and activations,
@@ -17,5 +19,11 @@ namespace clouddetect {
 // message names the layer type and cfg line), Error{kInternal} for a oneDNN failure.
 std::unique_ptr<Backend> make_onednn_backend(std::shared_ptr<const darknet::Model> model,
                                              const BackendOptions& options);
+
+namespace onednn {
+// See clouddetect::measure_activation_ranges: fp32, every layer's output kept and measured.
+ActivationRanges measure_activation_ranges(std::shared_ptr<const darknet::Model> model,
+                                           const std::vector<Tensor>& inputs, int threads);
+}  // namespace onednn
 
 }  // namespace clouddetect

@@ -62,15 +62,20 @@ void Plan::add(const dnnl::primitive& primitive, std::unordered_map<int, memory>
   steps_.push_back(std::move(step));
 }
 
-memory Plan::reorder_to(const memory& source, const memory::desc& md) {
-  if (source.get_desc() == md) return source;
+memory Plan::reorder_to(const memory& source, const memory::desc& md) { return convert(source, md, {1.0f}); }
+
+memory Plan::convert(const memory& source, const memory::desc& md, const std::vector<float>& scales) {
+  const bool unscaled = scales.size() == 1 && scales[0] == 1.0f;
+  if (source.get_desc() == md && unscaled) return source;
   memory target = new_memory(md);
-  dnnl::reorder::primitive_desc pd(engine_, source.get_desc(), engine_, md, attr());
+  dnnl::primitive_attr reorder_attr = attr();
+  if (!unscaled) reorder_attr.set_output_scales(scales.size() == 1 ? 0 : 1 << 1, scales);
+  dnnl::reorder::primitive_desc pd(engine_, source.get_desc(), engine_, md, reorder_attr);
   add(dnnl::reorder(pd), {{DNNL_ARG_FROM, source}, {DNNL_ARG_TO, target}}, pd.scratchpad_desc());
   return target;
 }
 
-void Plan::finalize() {
+void Plan::finalize(bool share_storage) {
   // Lifetime of each root buffer: the first and last step that uses it or one of its views.
   const int n = static_cast<int>(buffers_.size());
   auto root = [&](int i) {
@@ -95,7 +100,7 @@ void Plan::finalize() {
   auto padded = [](const memory::desc& md) {
     std::size_t elements = 1;
     for (memory::dim d : md.dims()) elements *= static_cast<std::size_t>(d);
-    return md.get_size() != elements * sizeof(float);
+    return md.get_size() != elements * dnnl_data_type_size(static_cast<dnnl_data_type_t>(md.data_type()));
   };
   std::vector<int> order;
   for (int i = 0; i < n; ++i) {
@@ -108,13 +113,13 @@ void Plan::finalize() {
   std::size_t total = 0;
   for (int i : order) {
     const std::size_t size = (buffers_[i].memory.get_desc().get_size() + kAlign - 1) / kAlign * kAlign;
-    const bool shared = !padded(buffers_[i].memory.get_desc()) && first[i] >= 0;
+    const bool shared = share_storage && !padded(buffers_[i].memory.get_desc()) && first[i] >= 0;
     std::size_t offset = 0;
     if (shared) {
       std::vector<std::pair<std::size_t, std::size_t>> busy;
       for (int j : placed) {
         const bool overlap = !(last[j] < first[i] || last[i] < first[j]);
-        const bool other_shared = !padded(buffers_[j].memory.get_desc()) && first[j] >= 0;
+        const bool other_shared = share_storage && !padded(buffers_[j].memory.get_desc()) && first[j] >= 0;
         if (overlap || !other_shared) {
           busy.emplace_back(buffers_[j].offset,
                             buffers_[j].offset + (buffers_[j].memory.get_desc().get_size() + kAlign - 1) / kAlign * kAlign);
@@ -160,14 +165,14 @@ void Plan::execute() {
   stream_.wait();
 }
 
-memory::desc plain_desc(const memory::dims& dims) {
+memory::desc plain_desc(const memory::dims& dims, memory::data_type type) {
   using tag = memory::format_tag;
   static const tag by_rank[] = {tag::undef, tag::a, tag::ab, tag::abc, tag::abcd, tag::abcde};
-  return memory::desc(dims, memory::data_type::f32, by_rank[dims.size()]);
+  return memory::desc(dims, type, by_rank[dims.size()]);
 }
 
-memory::desc any_desc(const memory::dims& dims) {
-  return memory::desc(dims, memory::data_type::f32, memory::format_tag::any);
+memory::desc any_desc(const memory::dims& dims, memory::data_type type) {
+  return memory::desc(dims, type, memory::format_tag::any);
 }
 
 int channel_block(const memory::desc& md) {

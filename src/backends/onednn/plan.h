@@ -22,10 +22,13 @@ class Plan {
 
   const dnnl::engine& engine() const { return engine_; }
 
-  // The blocked activation layout of this CPU: nChw16c with AVX-512, nChw8c below (measured:
-  // faster than the nhwc layout oneDNN 2.6 picks for format_tag::any, e.g. depthwise 3x faster).
-  dnnl::memory::desc activation_desc(const dnnl::memory::dims& dims) const {
-    return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, activation_tag_);
+  // fp32 activations use the blocked layout of this CPU: nChw16c with AVX-512, nChw8c below
+  // (measured: faster than the nhwc layout oneDNN 2.6 picks for format_tag::any, e.g. depthwise
+  // 3x faster). 8-bit activations use nhwc, the layout oneDNN's int8 kernels are written for.
+  dnnl::memory::desc activation_desc(const dnnl::memory::dims& dims,
+                                     dnnl::memory::data_type type = dnnl::memory::data_type::f32) const {
+    return dnnl::memory::desc(dims, type,
+                              type == dnnl::memory::data_type::f32 ? activation_tag_ : dnnl::memory::format_tag::nhwc);
   }
   dnnl::stream& stream() { return stream_; }
 
@@ -43,13 +46,17 @@ class Plan {
 
   // `memory` itself when it already has layout `md`, else a new memory filled by an appended reorder.
   dnnl::memory reorder_to(const dnnl::memory& memory, const dnnl::memory::desc& md);
+  // Requantisation: a memory of layout `md` holding `memory`'s values times `scales` (one, or one
+  // per channel; rounded and saturated for integer types); `memory` itself when nothing changes.
+  dnnl::memory convert(const dnnl::memory& memory, const dnnl::memory::desc& md, const std::vector<float>& scales);
 
   // Keeps an object alive as long as the plan (e.g. shared weights referenced by a memory).
   void keep(std::shared_ptr<const void> object) { kept_.push_back(std::move(object)); }
 
   // Assigns activation storage from the arena and allocates the shared scratchpad; call once
-  // after the last add().
-  void finalize();
+  // after the last add(). Without `share_storage` every buffer keeps its own storage, so every
+  // intermediate result can be read after execute() (calibration).
+  void finalize(bool share_storage = true);
 
   // Runs every step in order on stream() and waits.
   void execute();
@@ -85,8 +92,11 @@ class Plan {
 };
 
 // Layout helpers shared by the builders.
-dnnl::memory::desc plain_desc(const dnnl::memory::dims& dims);  // nchw / x / oihw... by rank
-dnnl::memory::desc any_desc(const dnnl::memory::dims& dims);
+// nchw / x / oihw... by rank
+dnnl::memory::desc plain_desc(const dnnl::memory::dims& dims,
+                              dnnl::memory::data_type type = dnnl::memory::data_type::f32);
+dnnl::memory::desc any_desc(const dnnl::memory::dims& dims,
+                            dnnl::memory::data_type type = dnnl::memory::data_type::f32);
 // The channel block of an activation layout (16 for nChw16c, 1 for nchw/nhwc), 0 if unknown.
 int channel_block(const dnnl::memory::desc& md);
 

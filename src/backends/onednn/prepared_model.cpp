@@ -1,5 +1,7 @@
 #include "backends/onednn/prepared_model.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 
 #include "backends/onednn/layers/convolutional.h"
@@ -11,6 +13,16 @@ PreparedConvolution::PreparedConvolution(const darknet::Layer& layer) : layer_(&
   bias_ = fold_batch_norm_bias(layer);
 }
 
+namespace {
+
+std::shared_ptr<void> aligned_buffer(std::size_t bytes) {
+  std::shared_ptr<void> buffer(std::aligned_alloc(64, (bytes + 63) / 64 * 64), std::free);
+  if (!buffer) throw std::bad_alloc();
+  return buffer;
+}
+
+}  // namespace
+
 std::shared_ptr<const float> PreparedConvolution::weights(const dnnl::memory::desc& md, const dnnl::engine& engine,
                                                           dnnl::stream& stream) const {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -19,15 +31,63 @@ std::shared_ptr<const float> PreparedConvolution::weights(const dnnl::memory::de
   }
   // Folded plain weights exist only while reordering: the darknet model keeps the originals.
   std::vector<float> plain = fold_batch_norm_weights(*layer_);
-  const std::size_t bytes = (md.get_size() + 63) / 64 * 64;
-  std::shared_ptr<float> buffer(static_cast<float*>(std::aligned_alloc(64, bytes)), std::free);
-  if (!buffer) throw std::bad_alloc();
+  auto buffer = std::static_pointer_cast<float>(aligned_buffer(md.get_size()));
   dnnl::memory source(plain_desc(md.dims()), engine, plain.data());
   dnnl::memory target(md, engine, buffer.get());
   dnnl::reorder(source, target).execute(stream, source, target);
   stream.wait();
   layouts_.emplace_back(md, buffer);
   return buffer;
+}
+
+PreparedConvolution::Int8Weights PreparedConvolution::int8_weights(const dnnl::memory::desc& md,
+                                                                   const std::vector<float>& input_scales,
+                                                                   const dnnl::engine& engine,
+                                                                   dnnl::stream& stream) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const Int8Layout& layout : int8_layouts_) {
+    if (layout.md == md && layout.input_scales == input_scales) return layout.weights;
+  }
+  const auto& p = layer_->convolutional;
+  const std::size_t channels = static_cast<std::size_t>(layer_->input.c);
+  if (input_scales.size() != 1 && input_scales.size() != channels) {
+    throw dnnl::error(dnnl_invalid_arguments, "int8 weights: one input scale, or one per input channel");
+  }
+  // Plain weights are [filter][channel within its group][kh][kw].
+  std::vector<float> plain = fold_batch_norm_weights(*layer_);
+  const std::size_t filters = bias_.size();
+  const std::size_t group_channels = channels / static_cast<std::size_t>(p.groups);
+  const std::size_t filters_per_group = filters / static_cast<std::size_t>(p.groups);
+  const std::size_t taps = static_cast<std::size_t>(p.size * p.size);
+  Int8Weights result;
+  result.unit.resize(filters);
+  std::vector<float> inverse(filters);
+  for (std::size_t f = 0; f < filters; ++f) {
+    float largest = 0;
+    for (std::size_t c = 0; c < group_channels; ++c) {
+      const std::size_t channel = f / filters_per_group * group_channels + c;
+      const float scale = input_scales.size() == 1 ? input_scales[0] : input_scales[channel];
+      for (std::size_t t = 0; t < taps; ++t) {
+        float& w = plain[(f * group_channels + c) * taps + t];
+        w *= scale;
+        largest = std::max(largest, std::abs(w));
+      }
+    }
+    result.unit[f] = largest > 0 ? largest / 127.0f : 1.0f;
+    inverse[f] = 1.0f / result.unit[f];
+  }
+  auto buffer = aligned_buffer(md.get_size());
+  dnnl::memory source(plain_desc(md.dims()), engine, plain.data());
+  dnnl::memory target(md, engine, buffer.get());
+  dnnl::primitive_attr attr;
+  // Per filter: dim 0 of oihw, dims 0 and 1 (group, filter) of goihw.
+  attr.set_output_scales(md.dims().size() == 5 ? 0b11 : 0b1, inverse);
+  dnnl::reorder(dnnl::reorder::primitive_desc(engine, source.get_desc(), engine, md, attr))
+      .execute(stream, source, target);
+  stream.wait();
+  result.data = buffer;
+  int8_layouts_.push_back({md, input_scales, result});
+  return result;
 }
 
 PreparedModel::PreparedModel(std::shared_ptr<const darknet::Model> model) : model_(std::move(model)) {

@@ -25,17 +25,34 @@ class PreparedConvolution {
 
   const darknet::Layer& layer() const { return *layer_; }
   const std::vector<float>& bias() const { return bias_; }  // [filters], batch norm folded
-
-  // Folded weights in layout `md` (a reorder of the plain oihw/goihw layout), created on first use
-  // with `plan_engine`/`stream`, then shared. The buffer lives as long as this object.
+  // Folded fp32 weights in layout `md` (a reorder of the plain oihw/goihw layout), created on first
+  // use with `engine`/`stream`, then shared. The buffer lives as long as this object.
   std::shared_ptr<const float> weights(const dnnl::memory::desc& md, const dnnl::engine& engine,
                                        dnnl::stream& stream) const;
+
+  // int8 weights for an input quantised at `input_scales` (one, or one per input channel): the
+  // folded weights times the input scale of their channel, so the convolution of the quantised
+  // input is exact up to rounding, then quantised symmetrically per filter: filter f holds
+  // round(w * input_scale / unit[f]) in [-127, 127]. `md` is the s8 layout the primitive asked
+  // for (with whatever compensation its kernel keeps). Created once per (md, input_scales).
+  struct Int8Weights {
+    std::shared_ptr<const void> data;
+    std::vector<float> unit;  // per filter: the real value of one accumulator step
+  };
+  Int8Weights int8_weights(const dnnl::memory::desc& md, const std::vector<float>& input_scales,
+                           const dnnl::engine& engine, dnnl::stream& stream) const;
 
  private:
   const darknet::Layer* layer_;
   std::vector<float> bias_;
   mutable std::mutex mutex_;
   mutable std::vector<std::pair<dnnl::memory::desc, std::shared_ptr<const float>>> layouts_;
+  struct Int8Layout {
+    dnnl::memory::desc md;
+    std::vector<float> input_scales;
+    Int8Weights weights;
+  };
+  mutable std::vector<Int8Layout> int8_layouts_;
 };
 
 class PreparedModel {

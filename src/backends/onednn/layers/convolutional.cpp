@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 
 namespace clouddetect::onednn {
 
@@ -79,6 +80,75 @@ memory make_convolutional(Plan& plan, const PreparedConvolution& prepared, const
   plan.keep(weights);
   memory weights_memory(pd.weights_desc(), plan.engine(), const_cast<float*>(weights.get()));
   memory bias_memory(pd.bias_desc(), plan.engine(), const_cast<float*>(prepared.bias().data()));
+  memory input = plan.reorder_to(src, pd.src_desc());
+  memory dst = accumulate ? *accumulate : plan.new_memory(pd.dst_desc());
+  if (dst.get_desc() != pd.dst_desc()) throw dnnl::error(dnnl_invalid_arguments, "shortcut input layout mismatch");
+  plan.add(dnnl::convolution_forward(pd),
+           {{DNNL_ARG_SRC, input}, {DNNL_ARG_WEIGHTS, weights_memory}, {DNNL_ARG_BIAS, bias_memory},
+            {DNNL_ARG_DST, dst}},
+           pd.scratchpad_desc());
+  return dst;
+}
+
+bool scale_invariant(darknet::Activation activation) {
+  return activation == darknet::Activation::kLinear || activation == darknet::Activation::kRelu ||
+         activation == darknet::Activation::kLeaky;
+}
+
+memory make_convolutional_int8(Plan& plan, const PreparedConvolution& prepared, const memory& src,
+                               const Int8Scales& scales, const memory* accumulate,
+                               darknet::Activation accumulate_activation) {
+  const darknet::Layer& layer = prepared.layer();
+  const auto& p = layer.convolutional;
+  if (!scale_invariant(p.activation) || (accumulate && !scale_invariant(accumulate_activation))) {
+    throw dnnl::error(dnnl_invalid_arguments, "int8 convolution needs a linear, relu or leaky activation");
+  }
+  const memory::dims src_dims = {1, layer.input.c, layer.input.h, layer.input.w};
+  const memory::dims dst_dims = {1, layer.output.c, layer.output.h, layer.output.w};
+  const memory::dim pad_b = std::max(0, (layer.output.h - 1) * p.stride + p.size - layer.input.h - p.padding);
+  const memory::dim pad_r = std::max(0, (layer.output.w - 1) * p.stride + p.size - layer.input.w - p.padding);
+  const memory::desc src_md(src_dims, src.get_desc().data_type(), memory::format_tag::nhwc);
+  const memory::desc dst_md(dst_dims, scales.dst_type, memory::format_tag::nhwc);
+  dnnl::convolution_forward::desc desc(
+      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md,
+      any_desc(convolutional_weights_dims(layer), memory::data_type::s8), plain_desc({p.filters}), dst_md,
+      {p.stride, p.stride}, {p.padding, p.padding}, {pad_b, pad_r});
+
+  if (scales.dst.size() != 1 && scales.dst.size() != static_cast<std::size_t>(p.filters)) {
+    throw dnnl::error(dnnl_invalid_arguments, "int8 convolution: one dst scale, or one per filter");
+  }
+  // Weights are prepared before the primitive, whose output scales depend on their quantisation.
+  // The weights layout does not depend on the scale values: ask a descriptor with placeholders.
+  dnnl::primitive_attr probe = Plan::attr();
+  probe.set_output_scales(1 << 1, std::vector<float>(static_cast<std::size_t>(p.filters), 1.0f));
+  const memory::desc weights_md = dnnl::convolution_forward::primitive_desc(desc, probe, plan.engine()).weights_desc();
+  const PreparedConvolution::Int8Weights weights =
+      prepared.int8_weights(weights_md, scales.src, plan.engine(), plan.stream());
+
+  // oneDNN 2.x: dst = post_ops(output_scale * (sum(src * weights) + bias)), so the bias is given in
+  // accumulator units and the output scale takes the accumulator to dst units.
+  auto bias = std::make_shared<std::vector<float>>(prepared.bias());
+  std::vector<float> output_scales(weights.unit.size());
+  for (std::size_t f = 0; f < output_scales.size(); ++f) {
+    (*bias)[f] /= weights.unit[f];
+    output_scales[f] = weights.unit[f] / (scales.dst.size() == 1 ? scales.dst[0] : scales.dst[f]);
+  }
+  dnnl::primitive_attr attr = Plan::attr();
+  attr.set_output_scales(1 << 1, output_scales);
+  dnnl::post_ops ops;
+  append_activation(ops, p.activation);
+  if (accumulate) {
+    ops.append_sum(1.0f);
+    append_activation(ops, accumulate_activation);
+  }
+  attr.set_post_ops(ops);
+  dnnl::convolution_forward::primitive_desc pd(desc, attr, plan.engine());
+
+  if (pd.weights_desc() != weights_md) throw dnnl::error(dnnl_invalid_arguments, "int8 weights layout changed");
+  plan.keep(weights.data);
+  plan.keep(bias);
+  memory weights_memory(pd.weights_desc(), plan.engine(), const_cast<void*>(weights.data.get()));
+  memory bias_memory(pd.bias_desc(), plan.engine(), bias->data());
   memory input = plan.reorder_to(src, pd.src_desc());
   memory dst = accumulate ? *accumulate : plan.new_memory(pd.dst_desc());
   if (dst.get_desc() != pd.dst_desc()) throw dnnl::error(dnnl_invalid_arguments, "shortcut input layout mismatch");

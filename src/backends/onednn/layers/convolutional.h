@@ -31,4 +31,24 @@ dnnl::memory make_convolutional(Plan& plan, const PreparedConvolution& prepared,
                                 const dnnl::memory* accumulate = nullptr,
                                 darknet::Activation accumulate_activation = darknet::Activation::kLinear);
 
+// The int8 form. A quantised tensor q stands for the real values q * scale, with one scale per
+// tensor or one per channel.
+// `src` is s8 (u8 for the network input) in nhwc holding real / src; the src scales are folded into
+// the weights, which are then quantised per filter (PreparedConvolution::int8_weights). The output
+// is nhwc: s8 holding real / dst, or f32 real values when `dst_type` is f32 (then dst must be
+// {1}). Every activation must be linear,
+// relu or leaky: they commute with a positive scale, so they run on scaled values. With
+// `accumulate` (s8, nhwc, holding values at the dst scales) the result is added into it as above.
+struct Int8Scales {
+  std::vector<float> src{1.0f};
+  std::vector<float> dst{1.0f};
+  dnnl::memory::data_type dst_type = dnnl::memory::data_type::s8;
+};
+dnnl::memory make_convolutional_int8(Plan& plan, const PreparedConvolution& prepared, const dnnl::memory& src,
+                                     const Int8Scales& scales, const dnnl::memory* accumulate = nullptr,
+                                     darknet::Activation accumulate_activation = darknet::Activation::kLinear);
+
+// True when `activation` commutes with positive scaling (may follow an int8 convolution).
+bool scale_invariant(darknet::Activation activation);
+
 }  // namespace clouddetect::onednn

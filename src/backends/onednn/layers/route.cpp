@@ -9,21 +9,23 @@ namespace {
 // Channels [offset, offset + count) of `src`, copied into a new memory.
 memory slice_channels(Plan& plan, const memory& src, memory::dim offset, memory::dim count) {
   memory source = src;
-  memory::dims dims = source.get_desc().dims();
-  const int block = channel_block(source.get_desc());
+  const memory::dims dims = source.get_desc().dims();
+  const memory::data_type type = source.get_desc().data_type();
+  int block = channel_block(source.get_desc());
   if (block == 0 || offset % block != 0 || count % block != 0) {
     // A slice must not split a channel block: go through the plain layout.
-    source = plan.reorder_to(source, plain_desc(dims));
+    source = plan.reorder_to(source, plain_desc(dims, type));
+    block = 1;
   }
   const memory::dims slice_dims = {dims[0], count, dims[2], dims[3]};
   memory::desc view = source.get_desc().submemory_desc(slice_dims, {0, offset, 0, 0});
   // The slice keeps the source's layout, densely.
-  memory::desc dense = block > 1 && offset % block == 0 && count % block == 0
-                           ? memory::desc(slice_dims, memory::data_type::f32,
-                                          block == 16 ? memory::format_tag::nChw16c
-                                          : block == 8 ? memory::format_tag::nChw8c
-                                                       : memory::format_tag::nChw4c)
-                           : plain_desc(slice_dims);
+  memory::format_tag tag = memory::format_tag::nchw;
+  if (block == 16) tag = memory::format_tag::nChw16c;
+  if (block == 8) tag = memory::format_tag::nChw8c;
+  if (block == 4) tag = memory::format_tag::nChw4c;
+  if (block == 1 && memory::desc(dims, type, memory::format_tag::nhwc) == source.get_desc()) tag = memory::format_tag::nhwc;
+  const memory::desc dense(slice_dims, type, tag);
   memory target = plan.new_memory(dense);
   dnnl::reorder::primitive_desc pd(plan.engine(), view, plan.engine(), dense, Plan::attr());
   // The view shares the source's storage; the channel offset is in its desc.

@@ -1,0 +1,101 @@
+// The calibration file of int8 inference: {"format": "clouddetect-activation-ranges", "version": 1,
+// "model": "...", "images": N, "absmax": [one per layer], "channel_min" and "channel_max":
+// [[one per channel] per layer]}.
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include <boost/json.hpp>
+
+#include "backends/backend.h"
+#include "core/error.h"
+
+namespace clouddetect {
+
+namespace {
+constexpr const char* kFormat = "clouddetect-activation-ranges";
+}
+
+void save_activation_ranges(const ActivationRanges& ranges, const std::string& path) {
+  auto to_array = [](const std::vector<float>& values) {
+    boost::json::array array;
+    for (float value : values) array.emplace_back(static_cast<double>(value));
+    return array;
+  };
+  auto to_arrays = [&](const std::vector<std::vector<float>>& layers) {
+    boost::json::array array;
+    for (const auto& layer : layers) array.emplace_back(to_array(layer));
+    return array;
+  };
+  boost::json::object root{{"format", kFormat},
+                           {"version", 1},
+                           {"model", ranges.model},
+                           {"images", ranges.images},
+                           {"absmax", to_array(ranges.absmax)},
+                           {"channel_min", to_arrays(ranges.channel_min)},
+                           {"channel_max", to_arrays(ranges.channel_max)}};
+  std::ofstream out(path);
+  out << boost::json::serialize(root) << "\n";
+  if (!out.flush()) throw Error(ErrorCode::kInvalidArgument, "cannot write " + path);
+}
+
+ActivationRanges load_activation_ranges(const std::string& path, const darknet::Model& model) {
+  std::ifstream in(path);
+  if (!in) {
+    throw Error(ErrorCode::kNotFound, "int8 needs activation ranges, and " + path +
+                                          " does not exist: make it with `clouddetect calibrate`");
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  auto bad = [&](const std::string& why) { return Error(ErrorCode::kInvalidArgument, path + ": " + why); };
+  boost::system::error_code ec;
+  boost::json::value root = boost::json::parse(text.str(), ec);
+  if (ec || !root.is_object()) throw bad("not a JSON object");
+  const auto& object = root.as_object();
+  const auto* format = object.if_contains("format");
+  if (!format || !format->is_string() || format->as_string() != kFormat) throw bad(std::string("not a ") + kFormat + " file");
+  ActivationRanges ranges;
+  const auto* name = object.if_contains("model");
+  const auto* images = object.if_contains("images");
+  const auto* absmax = object.if_contains("absmax");
+  const auto* channel_min = object.if_contains("channel_min");
+  const auto* channel_max = object.if_contains("channel_max");
+  if (!name || !name->is_string() || !images || !images->is_int64() || !absmax || !absmax->is_array() ||
+      !channel_min || !channel_min->is_array() || !channel_max || !channel_max->is_array()) {
+    throw bad("needs model, images, absmax, channel_min and channel_max");
+  }
+  ranges.model = std::string(name->as_string());
+  ranges.images = static_cast<int>(images->as_int64());
+  auto read_array = [&](const boost::json::value& array) {
+    if (!array.is_array()) throw bad("expected an array of numbers");
+    std::vector<float> values;
+    for (const auto& value : array.as_array()) {
+      if (!value.is_number()) throw bad("a range is not a number");
+      const double number = value.to_number<double>();
+      if (!(std::abs(number) <= 1e30)) throw bad("a range is " + std::to_string(number));
+      values.push_back(static_cast<float>(number));
+    }
+    return values;
+  };
+  ranges.absmax = read_array(*absmax);
+  for (const auto& layer : channel_min->as_array()) ranges.channel_min.push_back(read_array(layer));
+  for (const auto& layer : channel_max->as_array()) ranges.channel_max.push_back(read_array(layer));
+  if (ranges.model != model.name || ranges.absmax.size() != model.layers.size() ||
+      ranges.channel_min.size() != model.layers.size() || ranges.channel_max.size() != model.layers.size()) {
+    throw bad("measured on " + ranges.model + " (" + std::to_string(ranges.absmax.size()) + " layers), not on " +
+              model.name + " (" + std::to_string(model.layers.size()) + " layers)");
+  }
+  for (const darknet::Layer& layer : model.layers) {
+    const auto index = static_cast<std::size_t>(layer.index);
+    const auto channels = static_cast<std::size_t>(layer.output.c);
+    if (ranges.channel_min[index].size() != channels || ranges.channel_max[index].size() != channels) {
+      throw bad("layer " + std::to_string(layer.index) + " has " + std::to_string(layer.output.c) + " channels");
+    }
+    for (std::size_t c = 0; c < channels; ++c) {
+      if (ranges.channel_min[index][c] > ranges.channel_max[index][c]) throw bad("a channel's min exceeds its max");
+    }
+  }
+  return ranges;
+}
+
+}  // namespace clouddetect

@@ -1,0 +1,56 @@
+// mean_average_precision on hand-made cases whose AP is known.
+#include "eval/mean_ap.h"
+
+#include <gtest/gtest.h>
+
+namespace clouddetect::eval {
+namespace {
+
+GroundTruth truth(int class_id, float x, float y, float w, float h) { return {class_id, {x, y, w, h}}; }
+Detection detection(int class_id, float score, float x, float y, float w, float h) {
+  return {class_id, score, {x, y, w, h}};
+}
+
+TEST(MeanAp, PerfectDetectionsScoreOne) {
+  std::vector<ImageResult> images(2);
+  images[0].truth = {truth(0, 0, 0, 10, 10), truth(1, 50, 50, 20, 20)};
+  images[0].detections = {detection(0, 0.9f, 0, 0, 10, 10), detection(1, 0.8f, 50, 50, 20, 20)};
+  images[1].truth = {truth(0, 5, 5, 10, 10)};
+  images[1].detections = {detection(0, 0.7f, 5, 5, 10, 10)};
+  EXPECT_DOUBLE_EQ(mean_average_precision(images), 1.0);
+}
+
+TEST(MeanAp, MissedClassScoresZeroAndCountsInTheMean) {
+  std::vector<ImageResult> images(1);
+  images[0].truth = {truth(0, 0, 0, 10, 10), truth(3, 20, 20, 10, 10)};
+  images[0].detections = {detection(0, 0.9f, 0, 0, 10, 10)};
+  EXPECT_DOUBLE_EQ(mean_average_precision(images), 0.5);
+}
+
+TEST(MeanAp, RankingMatters) {
+  // Two truths; a false positive ranked first, then both hits: precision 0, 1/2, 2/3 at recall
+  // 0, 1/2, 1 -> interpolated AP = 1/2 * 2/3 + 1/2 * 2/3 = 2/3.
+  std::vector<ImageResult> images(1);
+  images[0].truth = {truth(0, 0, 0, 10, 10), truth(0, 100, 100, 10, 10)};
+  images[0].detections = {detection(0, 0.9f, 300, 300, 10, 10), detection(0, 0.8f, 0, 0, 10, 10),
+                          detection(0, 0.7f, 100, 100, 10, 10)};
+  EXPECT_NEAR(mean_average_precision(images), 2.0 / 3.0, 1e-12);
+}
+
+TEST(MeanAp, DuplicateIsAFalsePositiveAndIouThresholdApplies) {
+  std::vector<ImageResult> images(1);
+  images[0].truth = {truth(0, 0, 0, 10, 10)};
+  // IoU of a 10x10 box shifted by 4: 6*10 / (200 - 60) = 0.4286.
+  images[0].detections = {detection(0, 0.9f, 4, 0, 10, 10)};
+  EXPECT_DOUBLE_EQ(mean_average_precision(images, 0.5f), 0.0);
+  EXPECT_DOUBLE_EQ(mean_average_precision(images, 0.4f), 1.0);
+  // Hit, duplicate of it, second hit: precision 1, 1/2, 2/3 at recall 1/2, 1/2, 1 -> the duplicate
+  // costs precision on the second half of recall: AP = 1/2 * 1 + 1/2 * 2/3.
+  images[0].truth.push_back(truth(0, 50, 50, 10, 10));
+  images[0].detections = {detection(0, 0.9f, 0, 0, 10, 10), detection(0, 0.8f, 0, 0, 10, 10),
+                          detection(0, 0.7f, 50, 50, 10, 10)};
+  EXPECT_NEAR(mean_average_precision(images), 0.5 * 1.0 + 0.5 * 2.0 / 3.0, 1e-12);
+}
+
+}  // namespace
+}  // namespace clouddetect::eval
