@@ -1,5 +1,5 @@
 """Detections are right on real images: mAP@0.5 of our service on coco128 equals OpenCV DNN's Python API."""
-import glob, os, sys
+import glob, json, os, subprocess, sys
 
 import pytest
 
@@ -47,3 +47,49 @@ def test_native_backend_has_the_same_map_as_opencv(truth):
     native = m.mean_ap(truth, m.our_detections(BINARY, MODEL, IMAGES, "stretch", 0.25, 0.45, "native"))
     print("opencv %.4f native %.4f" % (opencv, native))
     assert abs(native - opencv) <= 0.002
+
+
+def bench(*args):
+    """`clouddetect bench` JSON lines, one dict per backend/precision."""
+    out = subprocess.run([BINARY, "bench", "--model", MODEL, "--iterations", "3", "--warmup", "1", *args],
+                         check=True, capture_output=True, text=True, env={**os.environ, "CLOUDDETECT_SHARED": m.SHARED})
+    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+
+def test_bench_map_is_the_same_score_as_the_python_tool(truth):
+    """The benchmark's own mAP (C++) scores detections as tools/eval does. The CLI rounds boxes to
+    whole pixels and the benchmark does not, hence the small tolerance."""
+    rows = bench("--backend", "native", "--accuracy", "--accuracy-conf", "0.25", "--resize", "stretch")
+    python = m.mean_ap(truth, m.our_detections(BINARY, MODEL, IMAGES, "stretch", 0.25, 0.45, "native"))
+    print("bench %.4f python %.4f" % (rows[0]["map50"], python))
+    assert rows[0]["map50"] == pytest.approx(python, abs=0.002)
+
+
+def test_int8_reports_its_accuracy_next_to_its_speed():
+    """int8 is calibrated on the first 32 coco128 images and scored on all 128. Measured drop:
+    0.014 (goal 0.01, not met: see issue 3's note); this guards against regressions."""
+    rows = {r["precision"]: r for r in bench("--backend", "native", "--precision", "fp32,int8")}
+    assert set(rows) == {"fp32", "int8"}
+    fp32, int8 = rows["fp32"], rows["int8"]
+    print("fp32 %.4f int8 %.4f drop %.4f" % (fp32["map50"], int8["map50"], int8["map50_drop_vs_fp32"]))
+    assert fp32["map50"] > 0.3
+    assert int8["map50_drop_vs_fp32"] == pytest.approx(fp32["map50"] - int8["map50"], abs=1e-3)
+    assert int8["map50_drop_vs_fp32"] <= 0.03
+
+
+def test_calibrate_writes_ranges_that_serve_int8(tmp_path):
+    ranges = tmp_path / "ranges.json"
+    subprocess.run([BINARY, "calibrate", "--model", MODEL, "--limit", "8", "--out", str(ranges)], check=True,
+                   env={**os.environ, "CLOUDDETECT_SHARED": m.SHARED})
+    data = json.loads(ranges.read_text())
+    assert data["format"] == "clouddetect-activation-ranges" and data["images"] == 8
+    image = IMAGES[0]
+    fp32 = subprocess.run([BINARY, "detect", "--model", MODEL, "--conf", "0.3", image], check=True,
+                          capture_output=True, text=True).stdout
+    int8 = subprocess.run([BINARY, "detect", "--model", MODEL, "--conf", "0.3", "--precision", "int8",
+                           "--calibration", str(ranges), image], check=True, capture_output=True, text=True).stdout
+    labels = lambda out: sorted(o["label"] for o in json.loads(out)["objects"])
+    assert labels(fp32) and set(labels(int8)) & set(labels(fp32))
+    missing = subprocess.run([BINARY, "detect", "--model", MODEL, "--precision", "int8", "--calibration",
+                              str(tmp_path / "none.json"), image], capture_output=True, text=True)
+    assert missing.returncode != 0 and "clouddetect calibrate" in missing.stderr

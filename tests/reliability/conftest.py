@@ -35,39 +35,10 @@ def raise_nofile(want):
 
 
 class Server(Service):
-    """`Service` with an optional command prefix (e.g. pod.sh NAME --) and a child fd limit."""
+    """`Service` with kill() and /metrics helpers; logs under clouddetect-rel-*."""
 
-    def __init__(self, *extra, prefix=(), nofile=None, ready_timeout=90, model="yolo-fastest-1.1"):
-        self.log_path = "/tmp/clouddetect-rel-%s.log" % uuid.uuid4().hex[:8]
-        self.log = open(self.log_path, "w+")
-        cmd = [*prefix, BINARY, "serve", "--model", os.path.join(SHARED, "models", model),
-               "--host", HOST, "--port", "0", *extra]
-        if "--workers" not in extra:
-            cmd[len(prefix) + 2:len(prefix) + 2] = ["--workers", "1"]
-
-        def limit():
-            if nofile is not None:
-                hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, hard))
-
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=limit)
-        self.port = None
-        deadline = time.time() + ready_timeout
-        while time.time() < deadline and self.port is None:
-            assert self.proc.poll() is None, "server exited: " + self.logs()
-            m = re.search(r"listening on 127\.0\.0\.1:(\d+)", self.logs())
-            if m:
-                self.port = int(m.group(1))
-            time.sleep(0.05)
-        while time.time() < deadline:
-            try:
-                if self.get("/readyz")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        self.kill()
-        raise AssertionError("not ready: " + self.logs())
+    def __init__(self, *extra, ready_timeout=90, **options):
+        super().__init__(*extra, ready_timeout=ready_timeout, log_prefix="clouddetect-rel", **options)
 
     def kill(self):
         if self.proc.poll() is None:

@@ -7,6 +7,7 @@ Runs with Debian's python3-pytest, python3-yaml and python3-jsonschema.
 """
 import base64
 import http.client
+import importlib.util
 import json
 import os
 import re
@@ -36,33 +37,17 @@ NOT_PROVOKED = {
 }
 
 
-class Server:
-    """`clouddetect serve` on an ephemeral loopback port with yolo-fastest-1.1."""
+_spec = importlib.util.spec_from_file_location("service_conftest", os.path.join(REPO, "tests", "service", "conftest.py"))
+_service = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_service)
+
+
+class Server(_service.Service):
+    """The shared `clouddetect serve` starter (tests/service) with yolo-fastest-1.1; request()
+    returns the http.client response with its body in .data, as the checker wants."""
 
     def __init__(self, *extra):
-        self.log_path = "/tmp/clouddetect-web-openapi-%s.log" % uuid.uuid4().hex[:8]
-        self.log = open(self.log_path, "w+")
-        cmd = [BINARY, "serve", "--model", os.path.join(SHARED, "models", "yolo-fastest-1.1"),
-               "--host", "127.0.0.1", "--port", "0", "--workers", "1", *extra]
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "POD_NAME": "openapi-pod"})
-        self.port = None
-        deadline = time.time() + 60
-        while time.time() < deadline and self.port is None:
-            assert self.proc.poll() is None, "server exited: " + self.logs()
-            m = re.search(r"listening on 127\.0\.0\.1:(\d+)", self.logs())
-            if m:
-                self.port = int(m.group(1))
-            time.sleep(0.05)
-        while time.time() < deadline:
-            if self.request("GET", "/readyz").status == 200:
-                return
-            time.sleep(0.05)
-        raise AssertionError("not ready: " + self.logs())
-
-    def logs(self):
-        with open(self.log_path) as f:
-            return f.read()
+        super().__init__(*extra, env={"POD_NAME": "openapi-pod"}, log_prefix="clouddetect-web-openapi")
 
     def request(self, method, path, body=None, headers=None):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
@@ -73,11 +58,6 @@ class Server:
             return resp
         finally:
             conn.close()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(30)
 
 
 @pytest.fixture(scope="module")

@@ -75,6 +75,7 @@ def main():
     ap.add_argument("--model", default="yolov3-tiny")
     ap.add_argument("--binary", default=os.path.join(REPO, "build", "clouddetect"))
     ap.add_argument("--backend", default="opencv")
+    ap.add_argument("--precision", default="fp32", help="fp32 | int8 (native; calibrated on coco128 first)")
     ap.add_argument("--concurrency", default="1,4,16")
     ap.add_argument("--duration", type=float, default=20)
     ap.add_argument("--warmup", type=float, default=3)
@@ -86,10 +87,14 @@ def main():
     workdir = tempfile.mkdtemp(prefix="compare-peer-")
     folder, cfg, weights, names, size, synthetic = model_files(a, workdir)
     images = os.path.join(SHARED, "data", "coco128", "images")
+    calibration = os.path.join(workdir, "activation-ranges.json")
+    if a.precision == "int8":  # outside the pod: calibration is an offline step
+        subprocess.run([a.binary, "calibrate", "--model", folder, "--images", images, "--out", calibration], check=True)
     services = {
         "clouddetect": (
             [a.binary, "serve", "--model", folder, "--host", "127.0.0.1", "--port", "18500", "--backend", a.backend,
-             "--conf", a.conf, "--nms", a.nms, "--log-format", "text"],
+             "--conf", a.conf, "--nms", a.nms, "--log-format", "text", "--precision", a.precision]
+            + (["--calibration", calibration] if a.precision == "int8" else []),
             dict(os.environ), "http://127.0.0.1:18500/readyz", "http://127.0.0.1:18500/api/object_detection"),
         "flask_opencv": (
             ["/usr/bin/python3", os.path.join(BENCH, "peer_flask_opencv", "app.py")],
@@ -116,7 +121,8 @@ def main():
                         proc.kill()
                     subprocess.run(["sh", os.path.join(BENCH, "pod.sh"), "--rm", "cmp-" + name], capture_output=True)
                 row = {"service": name, "model": os.path.basename(cfg)[:-4], "synthetic_weights": synthetic,
-                       "backend": a.backend if name == "clouddetect" else "opencv-python", "concurrency": c,
+                       "backend": a.backend if name == "clouddetect" else "opencv-python",
+                       "precision": a.precision if name == "clouddetect" else "fp32", "concurrency": c,
                        "rps": line["rps"], "ok": line["ok"], "errors": line["errors"], "p50_ms": line["p50_ms"],
                        "p99_ms": line["p99_ms"], "mem_peak_mib": round(stat.get("mem_peak_bytes", 0) / 2**20, 1),
                        "oom_kill": stat.get("oom_kill"), "error_kinds": line.get("error_kinds")}

@@ -26,20 +26,21 @@ std::string where(const darknet::Layer& layer) {
          " (cfg line " + std::to_string(layer.line) + ")";
 }
 
-// Union-find over layers whose int8 outputs share one scale (so that concat, pooling and a fused
-// shortcut need no requantisation).
+// Union-find over layers whose int8 outputs share their scales: a fused shortcut's convolution,
+// the shortcut and its `from` (the convolution accumulates into `from`'s storage).
 class ScaleGroups {
  public:
   explicit ScaleGroups(int n) : parent_(static_cast<std::size_t>(n)) {
     for (int i = 0; i < n; ++i) parent_[static_cast<std::size_t>(i)] = i;
   }
   int find(int i) {
-    while (parent_[static_cast<std::size_t>(i)] != i) i = parent_[static_cast<std::size_t>(i)] = parent_[static_cast<std::size_t>(parent_[static_cast<std::size_t>(i)])];
+    while (parent(i) != i) i = parent(i) = parent(parent(i));  // path halving
     return i;
   }
-  void join(int a, int b) { parent_[static_cast<std::size_t>(find(a))] = find(b); }
+  void join(int a, int b) { parent(find(a)) = find(b); }
 
  private:
+  int& parent(int i) { return parent_[static_cast<std::size_t>(i)]; }
   std::vector<int> parent_;
 };
 
