@@ -229,11 +229,14 @@ void Session::enqueue_detection(std::string body) {
   cancelled_ = std::make_shared<std::atomic<bool>>(false);
   auto job = [self = shared_from_this(), body = std::make_shared<std::string>(std::move(body)),
               cancelled = cancelled_](int worker_index) mutable {
-    DetectOutcome outcome = self->core_.detect(*body, worker_index, *cancelled);
+    auto outcome = std::make_shared<DetectOutcome>(self->core_.detect(*body, worker_index, *cancelled));
     body.reset();
-    auto executor = self->stream_.get_executor();
-    asio::post(executor, [session = std::move(self), result = std::move(outcome)]() mutable {
-      session->on_detection_done(std::move(result));
+    // Posted only once the queue slot is free (see WorkQueue::Completion).
+    return WorkQueue::Completion([session = std::move(self), outcome]() mutable {
+      auto executor = session->stream_.get_executor();
+      asio::post(executor, [session = std::move(session), outcome]() mutable {
+        session->on_detection_done(std::move(*outcome));
+      });
     });
   };
   if (!core_.queue.try_push(std::move(job), &ticket_)) {

@@ -17,7 +17,7 @@ void WorkQueue::start() {
 bool WorkQueue::try_push(Job job, std::uint64_t* ticket) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (stopping_ || jobs_.size() >= capacity_) return false;
+    if (stopping_ || jobs_.size() + busy_ >= capacity_ + static_cast<std::size_t>(workers_)) return false;
     const std::uint64_t id = ++next_ticket_;
     jobs_.emplace_back(id, std::move(job));
     if (ticket != nullptr) *ticket = id;
@@ -73,10 +73,13 @@ void WorkQueue::work(int worker_index) {
       jobs_.pop_front();
       ++busy_;
     }
-    job(worker_index);
+    Completion completion = job(worker_index);
     job = nullptr;  // release captured state before counting the job as done
-    std::lock_guard<std::mutex> lock(mutex_);
-    --busy_;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      --busy_;
+    }
+    if (completion) completion();
   }
 }
 

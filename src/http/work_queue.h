@@ -15,15 +15,18 @@ namespace clouddetect::http {
 
 class WorkQueue {
  public:
-  using Job = std::function<void(int worker_index)>;  // must not throw
+  // What a job hands back to run once its slot is free again: typically posting its answer. A
+  // client that sends its next request the moment it has the answer then always finds room.
+  using Completion = std::function<void()>;
+  using Job = std::function<Completion(int worker_index)>;  // must not throw; may return {}
 
   WorkQueue(std::size_t capacity, int workers);
   ~WorkQueue();  // stop_and_join()
 
   void start();
-  // Queues `job` unless `capacity` jobs are already waiting (running ones do not count) or the
-  // queue is stopping; returns whether it was queued. Never blocks on a full queue. `ticket`, if
-  // given, receives a number that withdraw() accepts.
+  // Queues `job` unless `capacity` + `workers` jobs are in flight (waiting or running: with every
+  // worker busy, at most `capacity` wait) or the queue is stopping; returns whether it was queued.
+  // Never blocks on a full queue. `ticket`, if given, receives a number that withdraw() accepts.
   bool try_push(Job job, std::uint64_t* ticket = nullptr);
   // Removes the job of `ticket` if it is still waiting (its slot is free at once, the job is
   // destroyed without running); false if a worker already took it or it never was queued.

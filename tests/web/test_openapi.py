@@ -6,6 +6,7 @@ fails if a documented response was never checked, so the document cannot drift f
 Runs with Debian's python3-pytest, python3-yaml and python3-jsonschema.
 """
 import base64
+import concurrent.futures
 import http.client
 import importlib.util
 import json
@@ -14,6 +15,7 @@ import re
 import signal
 import struct
 import subprocess
+import threading
 import time
 import uuid
 import zlib
@@ -69,7 +71,8 @@ def server():
 
 @pytest.fixture(scope="module")
 def strict_server():
-    """API key, CORS, no queue (every detection is 503 at once) and a drain period after SIGTERM."""
+    """API key, CORS, no queue (one detection in flight per worker, the rest 503 at once) and a drain
+    period after SIGTERM."""
     s = Server("--api-key", API_KEY, "--cors-origins", ORIGIN, "--queue", "0", "--drain-seconds", "2")
     yield s
     s.stop()
@@ -305,10 +308,26 @@ def test_401_without_the_api_key(strict_server, checker):
 
 
 def test_503_when_the_queue_is_full(strict_server, checker):
+    """--queue 0 and one worker: of requests sent together, those that find the worker busy get 503."""
     payload = {"id": "q", "image": b64(coco("000000000009.jpg"))}
-    resp = post(strict_server, payload, {"Authorization": "Bearer " + API_KEY})
-    body = checker.check(resp, DETECT, "post", 503)
-    assert "overloaded" in body["error"]
+    headers = {"Authorization": "Bearer " + API_KEY}
+    for _ in range(5):
+        start = threading.Barrier(8)
+
+        def send():
+            start.wait()
+            return post(strict_server, payload, headers)
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            responses = list(pool.map(lambda _: send(), range(8)))
+        refused = [r for r in responses if r.status == 503]
+        assert all(r.status in (200, 503) for r in responses), [r.status for r in responses]
+        assert any(r.status == 200 for r in responses), "the idle worker takes one"
+        if refused:
+            body = checker.check(refused[0], DETECT, "post", 503)
+            assert "overloaded" in body["error"]
+            return
+    pytest.fail("8 simultaneous requests never found the only worker busy")
 
 
 def test_cors(strict_server, checker):
