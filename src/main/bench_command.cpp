@@ -84,6 +84,15 @@ int run_bench(const BenchOptions& options) {
   // Lower precision is only reported with the accuracy it costs.
   const bool accuracy = options.accuracy || int8;
 
+  auto dataset_images = [&](std::size_t limit) {
+    try {
+      return eval::list_images(dataset + "/images", limit);
+    } catch (const Error& e) {
+      throw Error(e.code(), std::string(e.what()) +
+                                ": accuracy (always measured with int8) and int8 calibration need a labelled "
+                                "dataset, --dataset DIR with images/ and labels/");
+    }
+  };
   std::shared_ptr<const ActivationRanges> ranges;
   if (int8) {
     const std::string path = calibration_path(options.model);
@@ -91,8 +100,7 @@ int run_bench(const BenchOptions& options) {
       ranges = std::make_shared<const ActivationRanges>(load_activation_ranges(path, *model));
       std::cerr << "int8: activation ranges from " << path << " (" << ranges->images << " images)\n";
     } else {
-      const auto images =
-          eval::list_images(dataset + "/images", static_cast<std::size_t>(options.calibration_images));
+      const auto images = dataset_images(static_cast<std::size_t>(options.calibration_images));
       ranges = std::make_shared<const ActivationRanges>(calibrate_on_images(model, options.model, images));
       std::cerr << "int8: calibrated on the first " << images.size() << " images of " << dataset << "/images\n";
     }
@@ -130,7 +138,7 @@ int run_bench(const BenchOptions& options) {
 
   if (accuracy) {
     std::vector<LabelledImage> images;
-    for (const std::string& path : eval::list_images(dataset + "/images")) {
+    for (const std::string& path : dataset_images(0)) {
       LabelledImage image{read_image_file(path), {}};
       image.truth = eval::load_yolo_labels(path, image.bgr.cols, image.bgr.rows);
       images.push_back(std::move(image));

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 
 #include <opencv2/imgcodecs.hpp>
 
@@ -152,6 +153,36 @@ TEST(ActivationRangesTest, SavedFileLoadsOnlyForItsModel) {
   auto other = darknet::load_model(testing::model_dir("yolo-fastest-1.1-xl"));
   EXPECT_THROW(load_activation_ranges(path, *other), Error);
   EXPECT_THROW(load_activation_ranges(path + ".missing", *model), Error);
+}
+
+// A damaged or foreign file is refused with its path, never half-used.
+TEST(ActivationRangesTest, MalformedFilesAreRefused) {
+  auto model = darknet::load_model(testing::model_dir("yolo-fastest-1.1"));
+  ActivationRanges good = measure_activation_ranges(model, {preprocess(*model, "000000000009")});
+  const std::string path = ::testing::TempDir() + "/bad-ranges.json";
+  auto refused = [&](const std::string& text) {
+    std::ofstream(path) << text;
+    try {
+      load_activation_ranges(path, *model);
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+      return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(refused("not json"));
+  EXPECT_TRUE(refused(R"({"format": "something else"})"));
+  EXPECT_TRUE(refused(R"({"format": "clouddetect-activation-ranges", "model": "x"})"));
+  ActivationRanges wrong = good;
+  wrong.channel_max[3].pop_back();  // a channel short
+  save_activation_ranges(wrong, path);
+  EXPECT_THROW(load_activation_ranges(path, *model), Error);
+  wrong = good;
+  wrong.channel_min[5][0] = wrong.channel_max[5][0] + 1;  // min above max
+  save_activation_ranges(wrong, path);
+  EXPECT_THROW(load_activation_ranges(path, *model), Error);
+  save_activation_ranges(good, path);
+  EXPECT_NO_THROW(load_activation_ranges(path, *model));
 }
 
 }  // namespace
