@@ -157,3 +157,38 @@ def test_client_gone_while_queued_frees_its_slot_and_is_skipped(server):
     assert gone == 2
     assert inferences == 2, "only the blocker and the late request ran"
     assert_still_serving(server)
+
+
+def test_workers_plus_queue_closed_loop_users_are_all_served(server):
+    """1 worker + --queue 2 = 3 requests in flight. Three clients that send again the moment they have
+    an answer never exceed it, so none may get a 503: a job's slot is free before its answer is sent
+    (WorkQueue::Completion). A fourth client does overflow (the control)."""
+    body = good_body(id="closed-loop")
+
+    def run(clients, seconds=4):
+        statuses, lock = [], threading.Lock()
+        deadline = time.monotonic() + seconds
+
+        def client():
+            conn = http.client.HTTPConnection(HOST, server.port, timeout=30)
+            while time.monotonic() < deadline:
+                conn.request("POST", "/api/object_detection", body=body, headers={"Content-Type": "application/json"})
+                r = conn.getresponse()
+                r.read()
+                with lock:
+                    statuses.append(r.status)
+            conn.close()
+
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(seconds + 60)
+        return statuses
+
+    at_capacity = run(3)
+    print("3 clients: %d answers, %d x 503" % (len(at_capacity), at_capacity.count(503)))
+    assert len(at_capacity) > 30 and set(at_capacity) == {200}, sorted(set(at_capacity))
+    over = run(5)
+    print("5 clients: %d answers, %d x 503" % (len(over), over.count(503)))
+    assert 503 in over
