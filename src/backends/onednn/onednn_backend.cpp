@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 
 #include <omp.h>
@@ -91,8 +92,12 @@ class OnednnBackend final : public Backend {
       }
       head_memories_[i].set_data_handle(heads[i].data.data());
     }
-    // The primitives only read the input.
-    input_memory_.set_data_handle(const_cast<float*>(input.data.data()));
+    if (mode_ == Mode::kInt8) {
+      quantise_input(input);
+    } else {
+      // The primitives only read the input.
+      input_memory_.set_data_handle(const_cast<float*>(input.data.data()));
+    }
     omp_set_num_threads(threads_);
     try {
       plan_.execute();
@@ -132,6 +137,21 @@ class OnednnBackend final : public Backend {
   }
 
  private:
+  // int8: the fp32 planar input (values k / 255) into the u8 nhwc input memory. A plain loop: 3x
+  // faster here than oneDNN 2.6's generic reorder for this shape (0.2 vs 0.6 ms at 416x416).
+  void quantise_input(const Tensor& input) {
+    const std::size_t channels = static_cast<std::size_t>(input_dims_[1]);
+    const std::size_t pixels = static_cast<std::size_t>(input_dims_[2] * input_dims_[3]);
+    auto* out = static_cast<std::uint8_t*>(input_memory_.get_data_handle());
+    for (std::size_t c = 0; c < channels; ++c) {
+      const float* plane = input.data.data() + c * pixels;
+      for (std::size_t i = 0; i < pixels; ++i) {
+        const float value = std::clamp(plane[i] * 255.0f + 0.5f, 0.0f, 255.0f);  // round half up: k/255 -> k
+        out[i * channels + c] = static_cast<std::uint8_t>(value);
+      }
+    }
+  }
+
   static void check_supported(const darknet::Model& model) {
     for (const darknet::Layer& layer : model.layers) {
       switch (layer.type) {
@@ -282,8 +302,11 @@ class OnednnBackend final : public Backend {
     const std::vector<Scales> scales = int8 ? int8_scales(shortcut_of) : std::vector<Scales>();
 
     input_dims_ = {1, model_->channels, model_->height, model_->width};
-    input_memory_ = memory(onednn::plain_desc(input_dims_), plan_.engine(), DNNL_MEMORY_NONE);
-    const Value network_input{input_memory_, {1.0f}};
+    // int8: the input is pixel / 255, exact in u8 at scale 1/255; forward() writes it in nhwc.
+    const Value network_input =
+        int8 ? Value{input_memory_ = memory(plan_.activation_desc(input_dims_, memory::data_type::u8), plan_.engine()),
+                     {1.0f / 255.0f}}
+             : Value{input_memory_ = memory(onednn::plain_desc(input_dims_), plan_.engine(), DNNL_MEMORY_NONE), {1.0f}};
     std::vector<Value> outputs(layers.size());
     std::vector<bool> fused(layers.size(), false);
     for (const darknet::Layer& layer : layers) {
@@ -301,14 +324,7 @@ class OnednnBackend final : public Backend {
           const memory::dims dst_dims = {1, layer.output.c, layer.output.h, layer.output.w};
           if (quantised) {
             onednn::Int8Scales int8_scales;
-            Value src;
-            if (layer.index == 0) {
-              // The network input is pixel / 255: exact in u8 at scale 1/255.
-              src = {plan_.convert(previous.data, plan_.activation_desc(input_dims_, memory::data_type::u8), {255.0f}),
-                     {1.0f / 255.0f}};
-            } else {
-              src = to_int8(previous, scales[layer.index - 1]);
-            }
+            const Value src = to_int8(previous, layer.index == 0 ? previous.scales : scales[layer.index - 1]);
             int8_scales.src = src.scales;
             // Heads stay fp32 for decoding: the last convolution writes real values.
             const bool head = feeds_head[layer.index];
