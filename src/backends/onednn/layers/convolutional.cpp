@@ -49,45 +49,66 @@ std::vector<float> fold_batch_norm_bias(const darknet::Layer& layer) {
   return bias;
 }
 
-memory make_convolutional(Plan& plan, const PreparedConvolution& prepared, const memory& src,
-                          const memory* accumulate, darknet::Activation accumulate_activation) {
-  const darknet::Layer& layer = prepared.layer();
+namespace {
+
+// The convolution of `layer` from `src_md` to `dst_md`. Darknet pads `padding` on every side;
+// oneDNN wants the right/bottom padding actually used.
+dnnl::convolution_forward::desc convolution_desc(const darknet::Layer& layer, const memory::desc& src_md,
+                                                 memory::data_type weights_type, const memory::desc& dst_md) {
   const auto& p = layer.convolutional;
-  const memory::dims src_dims = {1, layer.input.c, layer.input.h, layer.input.w};
-  const memory::dims dst_dims = {1, layer.output.c, layer.output.h, layer.output.w};
-  // Darknet pads `padding` on every side; oneDNN wants the right/bottom padding actually used.
   const memory::dim pad_b = std::max(0, (layer.output.h - 1) * p.stride + p.size - layer.input.h - p.padding);
   const memory::dim pad_r = std::max(0, (layer.output.w - 1) * p.stride + p.size - layer.input.w - p.padding);
+  return dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                         src_md, any_desc(convolutional_weights_dims(layer), weights_type),
+                                         plain_desc({p.filters}), dst_md, {p.stride, p.stride},
+                                         {p.padding, p.padding}, {pad_b, pad_r});
+}
 
-  // Blocked activations end to end; a first layer with few channels reads the plain input
-  // directly (oneDNN has kernels for an nchw source with a blocked destination).
-  const memory::desc src_md = layer.input.c < 8 ? plain_desc(src_dims) : plan.activation_desc(src_dims);
-  dnnl::convolution_forward::desc desc(
-      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md,
-      any_desc(convolutional_weights_dims(layer)), plain_desc({p.filters}), plan.activation_desc(dst_dims), {p.stride, p.stride},
-      {p.padding, p.padding}, {pad_b, pad_r});
-  dnnl::primitive_attr attr = Plan::attr();
+// The activation, and with `accumulate` the fused shortcut: sum into dst, then its activation.
+dnnl::post_ops convolution_post_ops(const darknet::Layer& layer, bool accumulate,
+                                    darknet::Activation accumulate_activation) {
   dnnl::post_ops ops;
-  append_activation(ops, p.activation);
+  append_activation(ops, layer.convolutional.activation);
   if (accumulate) {
     ops.append_sum(1.0f);
     append_activation(ops, accumulate_activation);
   }
-  attr.set_post_ops(ops);
-  dnnl::convolution_forward::primitive_desc pd(desc, attr, plan.engine());
+  return ops;
+}
+
+// Appends the primitive of `pd` reading `src` (reordered if needed), writing a new memory or
+// `accumulate`; returns the output.
+memory append_convolution(Plan& plan, const dnnl::convolution_forward::primitive_desc& pd, const memory& src,
+                          const memory& weights, const memory& bias, const memory* accumulate) {
+  memory input = plan.reorder_to(src, pd.src_desc());
+  memory dst = accumulate ? *accumulate : plan.new_memory(pd.dst_desc());
+  if (dst.get_desc() != pd.dst_desc()) throw dnnl::error(dnnl_invalid_arguments, "shortcut input layout mismatch");
+  plan.add(dnnl::convolution_forward(pd),
+           {{DNNL_ARG_SRC, input}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst}},
+           pd.scratchpad_desc());
+  return dst;
+}
+
+}  // namespace
+
+memory make_convolutional(Plan& plan, const PreparedConvolution& prepared, const memory& src,
+                          const memory* accumulate, darknet::Activation accumulate_activation) {
+  const darknet::Layer& layer = prepared.layer();
+  const memory::dims src_dims = {1, layer.input.c, layer.input.h, layer.input.w};
+  const memory::dims dst_dims = {1, layer.output.c, layer.output.h, layer.output.w};
+  // Blocked activations end to end; a first layer with few channels reads the plain input
+  // directly (oneDNN has kernels for an nchw source with a blocked destination).
+  const memory::desc src_md = layer.input.c < 8 ? plain_desc(src_dims) : plan.activation_desc(src_dims);
+  dnnl::primitive_attr attr = Plan::attr();
+  attr.set_post_ops(convolution_post_ops(layer, accumulate != nullptr, accumulate_activation));
+  dnnl::convolution_forward::primitive_desc pd(
+      convolution_desc(layer, src_md, memory::data_type::f32, plan.activation_desc(dst_dims)), attr, plan.engine());
 
   std::shared_ptr<const float> weights = prepared.weights(pd.weights_desc(), plan.engine(), plan.stream());
   plan.keep(weights);
   memory weights_memory(pd.weights_desc(), plan.engine(), const_cast<float*>(weights.get()));
   memory bias_memory(pd.bias_desc(), plan.engine(), const_cast<float*>(prepared.bias().data()));
-  memory input = plan.reorder_to(src, pd.src_desc());
-  memory dst = accumulate ? *accumulate : plan.new_memory(pd.dst_desc());
-  if (dst.get_desc() != pd.dst_desc()) throw dnnl::error(dnnl_invalid_arguments, "shortcut input layout mismatch");
-  plan.add(dnnl::convolution_forward(pd),
-           {{DNNL_ARG_SRC, input}, {DNNL_ARG_WEIGHTS, weights_memory}, {DNNL_ARG_BIAS, bias_memory},
-            {DNNL_ARG_DST, dst}},
-           pd.scratchpad_desc());
-  return dst;
+  return append_convolution(plan, pd, src, weights_memory, bias_memory, accumulate);
 }
 
 bool scale_invariant(darknet::Activation activation) {
@@ -105,14 +126,9 @@ memory make_convolutional_int8(Plan& plan, const PreparedConvolution& prepared, 
   }
   const memory::dims src_dims = {1, layer.input.c, layer.input.h, layer.input.w};
   const memory::dims dst_dims = {1, layer.output.c, layer.output.h, layer.output.w};
-  const memory::dim pad_b = std::max(0, (layer.output.h - 1) * p.stride + p.size - layer.input.h - p.padding);
-  const memory::dim pad_r = std::max(0, (layer.output.w - 1) * p.stride + p.size - layer.input.w - p.padding);
   const memory::desc src_md(src_dims, src.get_desc().data_type(), memory::format_tag::nhwc);
   const memory::desc dst_md(dst_dims, scales.dst_type, memory::format_tag::nhwc);
-  dnnl::convolution_forward::desc desc(
-      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md,
-      any_desc(convolutional_weights_dims(layer), memory::data_type::s8), plain_desc({p.filters}), dst_md,
-      {p.stride, p.stride}, {p.padding, p.padding}, {pad_b, pad_r});
+  const dnnl::convolution_forward::desc desc = convolution_desc(layer, src_md, memory::data_type::s8, dst_md);
 
   if (scales.dst.size() != 1 && scales.dst.size() != static_cast<std::size_t>(p.filters)) {
     throw dnnl::error(dnnl_invalid_arguments, "int8 convolution: one dst scale, or one per filter");
@@ -135,13 +151,7 @@ memory make_convolutional_int8(Plan& plan, const PreparedConvolution& prepared, 
   }
   dnnl::primitive_attr attr = Plan::attr();
   attr.set_output_scales(1 << 1, output_scales);
-  dnnl::post_ops ops;
-  append_activation(ops, p.activation);
-  if (accumulate) {
-    ops.append_sum(1.0f);
-    append_activation(ops, accumulate_activation);
-  }
-  attr.set_post_ops(ops);
+  attr.set_post_ops(convolution_post_ops(layer, accumulate != nullptr, accumulate_activation));
   dnnl::convolution_forward::primitive_desc pd(desc, attr, plan.engine());
 
   if (pd.weights_desc() != weights_md) throw dnnl::error(dnnl_invalid_arguments, "int8 weights layout changed");
@@ -149,14 +159,7 @@ memory make_convolutional_int8(Plan& plan, const PreparedConvolution& prepared, 
   plan.keep(bias);
   memory weights_memory(pd.weights_desc(), plan.engine(), const_cast<void*>(weights.data.get()));
   memory bias_memory(pd.bias_desc(), plan.engine(), bias->data());
-  memory input = plan.reorder_to(src, pd.src_desc());
-  memory dst = accumulate ? *accumulate : plan.new_memory(pd.dst_desc());
-  if (dst.get_desc() != pd.dst_desc()) throw dnnl::error(dnnl_invalid_arguments, "shortcut input layout mismatch");
-  plan.add(dnnl::convolution_forward(pd),
-           {{DNNL_ARG_SRC, input}, {DNNL_ARG_WEIGHTS, weights_memory}, {DNNL_ARG_BIAS, bias_memory},
-            {DNNL_ARG_DST, dst}},
-           pd.scratchpad_desc());
-  return dst;
+  return append_convolution(plan, pd, src, weights_memory, bias_memory, accumulate);
 }
 
 }  // namespace clouddetect::onednn
