@@ -137,8 +137,8 @@ class OnednnBackend final : public Backend {
   }
 
  private:
-  // int8: the fp32 planar input (values k / 255) into the u8 nhwc input memory. A plain loop: 3x
-  // faster here than oneDNN 2.6's generic reorder for this shape (0.2 vs 0.6 ms at 416x416).
+  // int8: the fp32 planar input (values k / 255) into the u8 nhwc input memory. A plain loop:
+  // oneDNN 2.6's reorder took 0.6 ms of a 7.4 ms yolov3-tiny forward, which this loop made 6.9 ms.
   void quantise_input(const Tensor& input) {
     const std::size_t channels = static_cast<std::size_t>(input_dims_[1]);
     const std::size_t pixels = static_cast<std::size_t>(input_dims_[2] * input_dims_[3]);
