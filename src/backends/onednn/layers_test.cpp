@@ -173,7 +173,24 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvCase{96, 10, 10, 96, 5, 1, 1, 96, true, Activation::kLeaky},   // depthwise 5x5
                       ConvCase{16, 9, 9, 32, 3, 1, 1, 4, true, Activation::kRelu},       // grouped
                       ConvCase{24, 7, 7, 255, 1, 1, 1, 1, false, Activation::kLinear},   // head, bias only
-                      ConvCase{24, 7, 7, 30, 3, 1, 1, 1, false, Activation::kLogistic}));
+                      ConvCase{24, 7, 7, 30, 3, 1, 1, 1, false, Activation::kLogistic},
+                      ConvCase{64, 13, 13, 48, 3, 1, 1, 1, true, Activation::kLeaky},    // Winograd 2x3
+                      ConvCase{128, 26, 26, 32, 3, 1, 1, 1, true, Activation::kLeaky},   // Winograd 4x3
+                      ConvCase{32, 11, 9, 16, 3, 1, 1, 1, false, Activation::kLinear}));
+
+// Dense 3x3 stride-1 convolutions from 32 input channels up run as Winograd where oneDNN has it
+// (AVX-512), with the activation as a separate step; the cases above check their values.
+TEST(ConvolutionalTest, WinogradWhereAvailable) {
+  const Layer layer = make_conv_layer(ConvCase{128, 26, 26, 32, 3, 1, 1, 1, true, Activation::kLeaky}, 7);
+  PreparedConvolution prepared(layer);
+  Harness harness;
+  memory src = harness.input(std::vector<float>(static_cast<std::size_t>(layer.input.size())), layer.input, tag::nchw);
+  make_convolutional(harness.plan(), prepared, src);
+  bool winograd = false;
+  for (const std::string& name : harness.plan().implementations()) winograd |= name.find("wino") != std::string::npos;
+  const bool avx512 = dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core;
+  EXPECT_EQ(winograd, avx512) << "ISA " << static_cast<int>(dnnl::get_effective_cpu_isa());
+}
 
 // A [shortcut] fused into the convolution before it: act2(act1(conv) + from), in place in `from`.
 TEST(ConvolutionalTest, FusedShortcutMatchesReferenceLoop) {

@@ -165,6 +165,18 @@ void Plan::execute() {
   stream_.wait();
 }
 
+std::vector<std::string> Plan::implementations() const {
+  std::vector<std::string> names;
+  for (const Step& step : steps_) {
+    const char* name = nullptr;
+    dnnl::error::wrap_c_api(
+        dnnl_primitive_desc_query(step.primitive.get_primitive_desc(), dnnl_query_impl_info_str, 0, &name),
+        "could not query a primitive's implementation");
+    names.emplace_back(name ? name : "");
+  }
+  return names;
+}
+
 memory::desc plain_desc(const memory::dims& dims, memory::data_type type) {
   using tag = memory::format_tag;
   static const tag by_rank[] = {tag::undef, tag::a, tag::ab, tag::abc, tag::abcd, tag::abcde};
@@ -200,6 +212,18 @@ void append_activation(dnnl::post_ops& ops, darknet::Activation activation) {
       ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_logistic, 0.0f, 0.0f);
       return;
   }
+}
+
+void append_activation_in_place(Plan& plan, darknet::Activation activation, const dnnl::memory& data) {
+  dnnl::post_ops ops;
+  append_activation(ops, activation);
+  if (ops.len() == 0) return;
+  dnnl::algorithm algorithm;
+  float scale, alpha, beta;
+  ops.get_params_eltwise(0, scale, algorithm, alpha, beta);
+  dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_inference, algorithm, data.get_desc(), alpha, beta);
+  dnnl::eltwise_forward::primitive_desc pd(desc, Plan::attr(), plan.engine());
+  plan.add(dnnl::eltwise_forward(pd), {{DNNL_ARG_SRC, data}, {DNNL_ARG_DST, data}}, pd.scratchpad_desc());
 }
 
 }  // namespace clouddetect::onednn

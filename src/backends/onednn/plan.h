@@ -8,6 +8,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -62,6 +63,8 @@ class Plan {
   void execute();
 
   std::size_t num_steps() const { return steps_.size(); }
+  // oneDNN's name of the implementation behind each step, e.g. "jit_wino_4x3:avx512_core".
+  std::vector<std::string> implementations() const;
   std::size_t scratchpad_bytes() const { return scratchpad_bytes_; }
   std::size_t arena_bytes() const { return arena_bytes_; }
 
@@ -108,5 +111,7 @@ namespace clouddetect::onednn {
 
 // Darknet's activations as oneDNN eltwise post-ops (leaky = relu with alpha 0.1); linear adds none.
 void append_activation(dnnl::post_ops& ops, darknet::Activation activation);
+// Appends `activation` as a separate eltwise step over `data`, in place (none for linear).
+void append_activation_in_place(Plan& plan, darknet::Activation activation, const dnnl::memory& data);
 
 }  // namespace clouddetect::onednn

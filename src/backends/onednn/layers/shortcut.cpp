@@ -13,17 +13,7 @@ memory make_shortcut(Plan& plan, const darknet::Layer& layer, const memory& prev
            pd.scratchpad_desc());
   // The activation runs as a separate in-place eltwise, not as a binary post-op: oneDNN 2.6's
   // jit binary with an eltwise post-op corrupts memory on nChw8c under AVX-512 (layers_test).
-  dnnl::post_ops ops;
-  append_activation(ops, layer.shortcut.activation);
-  if (ops.len() > 0) {
-    dnnl::algorithm algorithm;
-    float scale, alpha, beta;
-    ops.get_params_eltwise(0, scale, algorithm, alpha, beta);
-    dnnl::eltwise_forward::desc eltwise(dnnl::prop_kind::forward_inference, algorithm, dst.get_desc(), alpha, beta);
-    dnnl::eltwise_forward::primitive_desc eltwise_pd(eltwise, Plan::attr(), plan.engine());
-    plan.add(dnnl::eltwise_forward(eltwise_pd), {{DNNL_ARG_SRC, dst}, {DNNL_ARG_DST, dst}},
-             eltwise_pd.scratchpad_desc());
-  }
+  append_activation_in_place(plan, layer.shortcut.activation, dst);
   return dst;
 }
 
