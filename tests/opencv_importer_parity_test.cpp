@@ -6,7 +6,6 @@
 #include <cmath>
 #include <fstream>
 #include <iterator>
-
 #include <opencv2/dnn.hpp>
 
 #include "backends/backend.h"
@@ -37,7 +36,8 @@ Tensor input_for(const darknet::Model& model, const std::string& stem) {
   std::ifstream in(coco_image(stem), std::ios::binary);
   std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   Tensor tensor;
-  image::Preprocessor(model.width, model.height, image::ResizeMode::kStretch).run(image::decode(bytes, 1 << 26), tensor);
+  image::Preprocessor(model.width, model.height, image::ResizeMode::kStretch)
+      .run(image::decode(bytes, 1 << 26), tensor);
   return tensor;
 }
 
@@ -49,8 +49,8 @@ TEST_P(ImporterParity, RawHeadsAndDecodingMatchOpenCvDarknetImporter) {
   auto model = load(GetParam());
   // OpenCV's importer reading the weights file bytes directly, as users' Python code does.
   std::vector<char> weights = darknet::serialize_weights(*model);
-  cv::dnn::Net reference = cv::dnn::readNetFromDarknet(model->cfg_text.data(), model->cfg_text.size(),
-                                                       weights.data(), weights.size());
+  cv::dnn::Net reference =
+      cv::dnn::readNetFromDarknet(model->cfg_text.data(), model->cfg_text.size(), weights.data(), weights.size());
   reference.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
   std::vector<cv::Mat> decoded;
 
@@ -79,12 +79,11 @@ TEST_P(ImporterParity, RawHeadsAndDecodingMatchOpenCvDarknetImporter) {
         for (int a = 0; a < anchors; ++a) {
           const float* raw = heads[h].data.data() + static_cast<std::size_t>(a) * entries * cells;
           const float* theirs = out.ptr<float>(cell * anchors + a);
-          Box box = yolo::get_yolo_box(raw, a, cell % grid_w, cell / grid_w, cells, p, grid_w, grid_h,
-                                       model->width, model->height);
-          max_box_error = std::max<double>({max_box_error, std::abs(box.x + box.w / 2 - theirs[0]),
-                                            std::abs(box.y + box.h / 2 - theirs[1]),
-                                            std::abs(box.w - theirs[2]) / theirs[2],
-                                            std::abs(box.h - theirs[3]) / theirs[3]});
+          Box box = yolo::get_yolo_box(raw, a, cell % grid_w, cell / grid_w, cells, p, grid_w, grid_h, model->width,
+                                       model->height);
+          max_box_error = std::max<double>(
+              {max_box_error, std::abs(box.x + box.w / 2 - theirs[0]), std::abs(box.y + box.h / 2 - theirs[1]),
+               std::abs(box.w - theirs[2]) / theirs[2], std::abs(box.h - theirs[3]) / theirs[3]});
           float objectness = logistic(raw[4 * cells + cell]);
           max_score_error = std::max(max_score_error, static_cast<double>(std::abs(objectness - theirs[4])));
           for (int c = 0; c < p.classes; ++c) {

@@ -13,8 +13,6 @@ inline std::string shared_dir() {
 }
 inline std::string shared_path(const std::string& relative) { return shared_dir() + "/" + relative; }
 inline std::string model_dir(const std::string& name) { return shared_path("models/" + name); }
-inline std::string coco_image(const std::string& stem) {
-  return shared_path("data/coco128/images/" + stem + ".jpg");
-}
+inline std::string coco_image(const std::string& stem) { return shared_path("data/coco128/images/" + stem + ".jpg"); }
 
 }  // namespace clouddetect::testing

@@ -18,8 +18,7 @@ constexpr std::int8_t kPad = -3;
 constexpr std::array<std::int8_t, 256> make_table() {
   std::array<std::int8_t, 256> table{};
   for (auto& v : table) v = kInvalid;
-  for (int i = 0; i < 64; ++i)
-    table[static_cast<unsigned char>(kAlphabet[i])] = static_cast<std::int8_t>(i);
+  for (int i = 0; i < 64; ++i) table[static_cast<unsigned char>(kAlphabet[i])] = static_cast<std::int8_t>(i);
   table[' '] = kSkip;
   table['\t'] = kSkip;
   table['\r'] = kSkip;
@@ -60,8 +59,7 @@ std::size_t data_url_prefix_length(std::string_view text) {
   if (comma == std::string_view::npos) fail("data URL without ',' before the payload");
   constexpr std::string_view kMarker = ";base64";
   const std::string_view header = text.substr(0, comma);
-  if (header.size() < kMarker.size() ||
-      !starts_with_nocase(header.substr(header.size() - kMarker.size()), kMarker)) {
+  if (header.size() < kMarker.size() || !starts_with_nocase(header.substr(header.size() - kMarker.size()), kMarker)) {
     fail("data URL is not base64-encoded (expected ';base64,' before the payload)");
   }
   return comma + 1;
@@ -108,9 +106,8 @@ std::vector<unsigned char> base64_decode(std::string_view text) {
     // Padding must complete the last group exactly: "xx==" or "xxx=".
     const std::size_t expected = symbols == 0 ? 0 : static_cast<std::size_t>(4 - symbols);
     if (pads != expected) {
-      fail("incorrect padding at position " + std::to_string(first_pad_pos) + " (" +
-           std::to_string(pads) + " '=' after " + std::to_string(symbols) +
-           " characters of the last group)");
+      fail("incorrect padding at position " + std::to_string(first_pad_pos) + " (" + std::to_string(pads) +
+           " '=' after " + std::to_string(symbols) + " characters of the last group)");
     }
   }
   if (symbols == 2) {
@@ -128,8 +125,7 @@ std::string base64_encode(const void* data, std::size_t size) {
   out.reserve((size + 2) / 3 * 4);
   std::size_t i = 0;
   for (; i + 3 <= size; i += 3) {
-    const std::uint32_t n =
-        (std::uint32_t{in[i]} << 16) | (std::uint32_t{in[i + 1]} << 8) | in[i + 2];
+    const std::uint32_t n = (std::uint32_t{in[i]} << 16) | (std::uint32_t{in[i + 1]} << 8) | in[i + 2];
     out.push_back(kAlphabet[(n >> 18) & 63]);
     out.push_back(kAlphabet[(n >> 12) & 63]);
     out.push_back(kAlphabet[(n >> 6) & 63]);

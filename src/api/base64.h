@@ -19,8 +19,6 @@ std::vector<unsigned char> base64_decode(std::string_view text);
 
 // Encodes bytes with the standard alphabet and `=` padding, no line breaks.
 std::string base64_encode(const void* data, std::size_t size);
-inline std::string base64_encode(std::string_view bytes) {
-  return base64_encode(bytes.data(), bytes.size());
-}
+inline std::string base64_encode(std::string_view bytes) { return base64_encode(bytes.data(), bytes.size()); }
 
 }  // namespace clouddetect::api

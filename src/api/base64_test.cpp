@@ -80,13 +80,10 @@ TEST(Base64, RejectsDataUrlThatIsNotBase64) {
 TEST(Base64, RejectsInvalidCharacterWithPosition) {
   EXPECT_EQ(decode_error("Zm9v*mFy"), "invalid base64: invalid character '*' at position 4");
   EXPECT_EQ(decode_error("Zm9v-_"), "invalid base64: invalid character '-' at position 4");
-  EXPECT_EQ(decode_error(std::string_view("Zm\0v", 4)),
-            "invalid base64: invalid character byte 0x00 at position 2");
-  EXPECT_EQ(decode_error("Zm9v\xc3\xa9"),
-            "invalid base64: invalid character byte 0xc3 at position 4");
+  EXPECT_EQ(decode_error(std::string_view("Zm\0v", 4)), "invalid base64: invalid character byte 0x00 at position 2");
+  EXPECT_EQ(decode_error("Zm9v\xc3\xa9"), "invalid base64: invalid character byte 0xc3 at position 4");
   // Positions count from the start of the text, data URL prefix included.
-  EXPECT_EQ(decode_error("data:image/png;base64,Zm9v!"),
-            "invalid base64: invalid character '!' at position 26");
+  EXPECT_EQ(decode_error("data:image/png;base64,Zm9v!"), "invalid base64: invalid character '!' at position 26");
 }
 
 TEST(Base64, RejectsIncorrectPadding) {
@@ -126,8 +123,7 @@ TEST(Base64, RoundTripsEveryByteValue) {
   for (int i = 0; i < 256; ++i) all.push_back(static_cast<char>(i));
   const std::string encoded = base64_encode(all);
   EXPECT_EQ(decode_to_string(encoded), all);
-  EXPECT_EQ(encoded.find_first_not_of(
-                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="),
+  EXPECT_EQ(encoded.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="),
             std::string::npos);
 }
 

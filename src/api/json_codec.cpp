@@ -31,8 +31,7 @@ const char* kind_name(json::kind k) {
 }
 
 // Parses `body` into `storage`-allocated JSON. Throws RequestError (no id) with the byte offset.
-json::value parse_json(std::string_view body, const RequestLimits& limits,
-                       json::storage_ptr storage) {
+json::value parse_json(std::string_view body, const RequestLimits& limits, json::storage_ptr storage) {
   json::parse_options options;
   options.max_depth = limits.max_json_depth;
   json::stream_parser parser(storage, options);
@@ -40,15 +39,14 @@ json::value parse_json(std::string_view body, const RequestLimits& limits,
   const std::size_t consumed = parser.write(body.data(), body.size(), ec);
   if (!ec) parser.finish(ec);
   if (ec) {
-    throw RequestError(std::nullopt, "request body is not valid JSON (at byte " +
-                                         std::to_string(consumed) + "): " + ec.message());
+    throw RequestError(std::nullopt,
+                       "request body is not valid JSON (at byte " + std::to_string(consumed) + "): " + ec.message());
   }
   return parser.release();
 }
 
 // The id of `object`, or nullopt when it is missing, not a string or too long; `problem` says why.
-std::optional<std::string> read_id(const json::object& object, const RequestLimits& limits,
-                                   std::string* problem) {
+std::optional<std::string> read_id(const json::object& object, const RequestLimits& limits, std::string* problem) {
   const json::value* id = object.if_contains("id");
   if (id == nullptr) {
     *problem = "missing field \"id\" (a string)";
@@ -72,8 +70,7 @@ DetectRequest parse_detect_request(std::string_view body, const RequestLimits& l
   json::monotonic_resource resource;
   const json::value root = parse_json(body, limits, &resource);
   if (!root.is_object()) {
-    throw RequestError(std::nullopt, std::string("request body must be a JSON object, got ") +
-                                         kind_name(root.kind()));
+    throw RequestError(std::nullopt, std::string("request body must be a JSON object, got ") + kind_name(root.kind()));
   }
   const json::object& object = root.get_object();
 
@@ -89,8 +86,7 @@ DetectRequest parse_detect_request(std::string_view body, const RequestLimits& l
     throw RequestError(id, "missing field \"image\" (a base64 string)");
   }
   if (!image->is_string()) {
-    throw RequestError(id, std::string("field \"image\" must be a base64 string, got ") +
-                               kind_name(image->kind()));
+    throw RequestError(id, std::string("field \"image\" must be a base64 string, got ") + kind_name(image->kind()));
   }
   const json::string& text = image->get_string();
   try {
@@ -102,8 +98,7 @@ DetectRequest parse_detect_request(std::string_view body, const RequestLimits& l
 
   if (const json::value* annotate = object.if_contains("annotate")) {
     if (!annotate->is_bool()) {
-      throw RequestError(id, std::string("field \"annotate\" must be a boolean, got ") +
-                                 kind_name(annotate->kind()));
+      throw RequestError(id, std::string("field \"annotate\" must be a boolean, got ") + kind_name(annotate->kind()));
     }
     request.annotate = annotate->get_bool();
   }
@@ -137,9 +132,8 @@ std::string serialize_detect_response(const DetectResponse& response) {
     out += ",\"accuracy\":";
     append_json_number(out, object.accuracy);
     const Rectangle& r = object.rectangle;
-    out += ",\"rectangle\":{\"height\":" + std::to_string(r.height) +
-           ",\"left\":" + std::to_string(r.left) + ",\"top\":" + std::to_string(r.top) +
-           ",\"width\":" + std::to_string(r.width) + "}}";
+    out += ",\"rectangle\":{\"height\":" + std::to_string(r.height) + ",\"left\":" + std::to_string(r.left) +
+           ",\"top\":" + std::to_string(r.top) + ",\"width\":" + std::to_string(r.width) + "}}";
   }
   out += ']';
   if (!response.annotated_jpeg.empty()) {

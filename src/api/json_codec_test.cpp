@@ -28,8 +28,8 @@ TEST(ParseDetectRequest, ReadsIdImageAndAnnotate) {
   EXPECT_EQ(std::string(r.image.begin(), r.image.end()), "foobar");
   EXPECT_FALSE(r.annotate);
 
-  const DetectRequest a = parse_detect_request(
-      R"({"image": "data:image/jpeg;base64,Zm9v", "annotate": true, "extra": [1, 2], "id": ""})");
+  const DetectRequest a =
+      parse_detect_request(R"({"image": "data:image/jpeg;base64,Zm9v", "annotate": true, "extra": [1, 2], "id": ""})");
   EXPECT_EQ(a.id, "");
   EXPECT_EQ(a.image.size(), 3u);
   EXPECT_TRUE(a.annotate);
@@ -118,11 +118,10 @@ TEST(SerializeDetectResponse, MatchesContractShape) {
   response.id = "img \"1\"";
   response.objects.push_back({"dog", 0.97, {380, 363, 254, 114}});
   response.objects.push_back({"cat", 0.5f, {1, 2, 3, 4}});
-  EXPECT_EQ(
-      serialize_detect_response(response),
-      R"({"id":"img \"1\"","objects":[)"
-      R"({"label":"dog","accuracy":0.97,"rectangle":{"height":114,"left":380,"top":363,"width":254}},)"
-      R"({"label":"cat","accuracy":0.5,"rectangle":{"height":4,"left":1,"top":2,"width":3}}]})");
+  EXPECT_EQ(serialize_detect_response(response),
+            R"({"id":"img \"1\"","objects":[)"
+            R"({"label":"dog","accuracy":0.97,"rectangle":{"height":114,"left":380,"top":363,"width":254}},)"
+            R"({"label":"cat","accuracy":0.5,"rectangle":{"height":4,"left":1,"top":2,"width":3}}]})");
 }
 
 TEST(SerializeDetectResponse, EmptyObjectsAndAnnotatedImage) {
@@ -130,8 +129,7 @@ TEST(SerializeDetectResponse, EmptyObjectsAndAnnotatedImage) {
   response.id = "x";
   EXPECT_EQ(serialize_detect_response(response), R"({"id":"x","objects":[]})");
   response.annotated_jpeg = "foobar";
-  EXPECT_EQ(serialize_detect_response(response),
-            R"({"id":"x","objects":[],"annotated_image":"Zm9vYmFy"})");
+  EXPECT_EQ(serialize_detect_response(response), R"({"id":"x","objects":[],"annotated_image":"Zm9vYmFy"})");
 }
 
 TEST(SerializeDetectResponse, IsValidJsonForAnyStrings) {
@@ -144,8 +142,7 @@ TEST(SerializeDetectResponse, IsValidJsonForAnyStrings) {
 }
 
 TEST(ErrorBody, EchoesIdOrNull) {
-  EXPECT_EQ(error_body(std::string("a\"b"), "bad \"thing\""),
-            R"({"id":"a\"b","error":"bad \"thing\""})");
+  EXPECT_EQ(error_body(std::string("a\"b"), "bad \"thing\""), R"({"id":"a\"b","error":"bad \"thing\""})");
   EXPECT_EQ(error_body(std::nullopt, "oops"), R"({"id":null,"error":"oops"})");
 }
 

@@ -24,9 +24,7 @@ std::size_t utf8_sequence_length(std::string_view text, std::size_t i) {
   if (in_range(c, 0xF0, 0xF4)) {
     const unsigned char lo = c == 0xF0 ? 0x90 : 0x80;
     const unsigned char hi = c == 0xF4 ? 0x8F : 0xBF;
-    return in_range(at(1), lo, hi) && in_range(at(2), 0x80, 0xBF) && in_range(at(3), 0x80, 0xBF)
-               ? 4
-               : 0;
+    return in_range(at(1), lo, hi) && in_range(at(2), 0x80, 0xBF) && in_range(at(3), 0x80, 0xBF) ? 4 : 0;
   }
   return 0;
 }
@@ -90,8 +88,7 @@ void append_json_string(std::string& out, std::string_view text) {
 void append_json_number(std::string& out, double value, int significant_digits) {
   if (!std::isfinite(value)) value = 0;
   char buf[64];
-  const auto result =
-      std::to_chars(buf, buf + sizeof buf, value, std::chars_format::general, significant_digits);
+  const auto result = std::to_chars(buf, buf + sizeof buf, value, std::chars_format::general, significant_digits);
   out.append(buf, result.ptr);
 }
 

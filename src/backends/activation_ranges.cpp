@@ -41,14 +41,12 @@ void save_activation_ranges(const ActivationRanges& ranges, const std::string& p
 ActivationRanges load_activation_ranges(const std::string& path, const darknet::Model& model) {
   std::ifstream in(path);
   if (!in) {
-    throw Error(ErrorCode::kNotFound, "int8 needs activation ranges, and " + path +
-                                          " does not exist: make it with `clouddetect calibrate`");
+    throw Error(ErrorCode::kNotFound,
+                "int8 needs activation ranges, and " + path + " does not exist: make it with `clouddetect calibrate`");
   }
   std::stringstream text;
   text << in.rdbuf();
-  auto bad = [&](const std::string& why) {
-    return Error(ErrorCode::kInvalidArgument, path + ": " + why);
-  };
+  auto bad = [&](const std::string& why) { return Error(ErrorCode::kInvalidArgument, path + ": " + why); };
   boost::system::error_code ec;
   boost::json::value root = boost::json::parse(text.str(), ec);
   if (ec || !root.is_object()) throw bad("not a JSON object");
@@ -62,9 +60,8 @@ ActivationRanges load_activation_ranges(const std::string& path, const darknet::
   const auto* absmax = object.if_contains("absmax");
   const auto* channel_min = object.if_contains("channel_min");
   const auto* channel_max = object.if_contains("channel_max");
-  if (!name || !name->is_string() || !images || !images->is_int64() || !absmax ||
-      !absmax->is_array() || !channel_min || !channel_min->is_array() || !channel_max ||
-      !channel_max->is_array()) {
+  if (!name || !name->is_string() || !images || !images->is_int64() || !absmax || !absmax->is_array() || !channel_min ||
+      !channel_min->is_array() || !channel_max || !channel_max->is_array()) {
     throw bad("needs model, images, absmax, channel_min and channel_max");
   }
   ranges.model = std::string(name->as_string());
@@ -84,23 +81,18 @@ ActivationRanges load_activation_ranges(const std::string& path, const darknet::
   for (const auto& layer : channel_min->as_array()) ranges.channel_min.push_back(read_array(layer));
   for (const auto& layer : channel_max->as_array()) ranges.channel_max.push_back(read_array(layer));
   if (ranges.model != model.name || ranges.absmax.size() != model.layers.size() ||
-      ranges.channel_min.size() != model.layers.size() ||
-      ranges.channel_max.size() != model.layers.size()) {
-    throw bad("measured on " + ranges.model + " (" + std::to_string(ranges.absmax.size()) +
-              " layers), not on " + model.name + " (" + std::to_string(model.layers.size()) +
-              " layers)");
+      ranges.channel_min.size() != model.layers.size() || ranges.channel_max.size() != model.layers.size()) {
+    throw bad("measured on " + ranges.model + " (" + std::to_string(ranges.absmax.size()) + " layers), not on " +
+              model.name + " (" + std::to_string(model.layers.size()) + " layers)");
   }
   for (const darknet::Layer& layer : model.layers) {
     const auto index = static_cast<std::size_t>(layer.index);
     const auto channels = static_cast<std::size_t>(layer.output.c);
-    if (ranges.channel_min[index].size() != channels ||
-        ranges.channel_max[index].size() != channels) {
-      throw bad("layer " + std::to_string(layer.index) + " has " + std::to_string(layer.output.c) +
-                " channels");
+    if (ranges.channel_min[index].size() != channels || ranges.channel_max[index].size() != channels) {
+      throw bad("layer " + std::to_string(layer.index) + " has " + std::to_string(layer.output.c) + " channels");
     }
     for (std::size_t c = 0; c < channels; ++c) {
-      if (ranges.channel_min[index][c] > ranges.channel_max[index][c])
-        throw bad("a channel's min exceeds its max");
+      if (ranges.channel_min[index][c] > ranges.channel_max[index][c]) throw bad("a channel's min exceeds its max");
     }
   }
   return ranges;

@@ -48,8 +48,7 @@ class Backend {
 
 // The one place that lists backends. Throws Error{kInvalidArgument} naming available_backends()
 // for an unknown or unbuilt name, or a precision the backend does not support. No fallback.
-std::unique_ptr<Backend> create_backend(const std::string& name,
-                                        std::shared_ptr<const darknet::Model> model,
+std::unique_ptr<Backend> create_backend(const std::string& name, std::shared_ptr<const darknet::Model> model,
                                         const BackendOptions& options);
 std::vector<std::string> available_backends();
 

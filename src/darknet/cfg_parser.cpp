@@ -27,15 +27,62 @@ struct Section {
 };
 
 // Keys that only matter for training (or for darknet's own NMS) and do not change inference.
-const std::set<std::string> kTrainingKeys = {
-    "batch", "subdivisions", "momentum", "decay", "angle", "saturation", "exposure", "hue",
-    "learning_rate", "burn_in", "max_batches", "policy", "steps", "scales", "jitter",
-    "ignore_thresh", "truth_thresh", "random", "iou_thresh", "iou_normalizer", "iou_loss",
-    "cls_normalizer", "nms_kind", "beta_nms", "probability", "max_delta", "counters_per_class",
-    "label_smooth_eps", "resize", "mosaic", "flip", "blur", "gaussian_noise", "power", "gamma",
-    "mixup", "cutmix", "track", "time_steps", "optimized_memory", "workspace_size_limit_MB",
-    "adam", "B1", "B2", "eps", "min_crop", "max_crop", "aspect", "focal_loss", "max", "dontsave",
-    "objectness_smooth", "obj_normalizer", "delta_normalizer", "iou_thresh_kind", "random_shift"};
+const std::set<std::string> kTrainingKeys = {"batch",
+                                             "subdivisions",
+                                             "momentum",
+                                             "decay",
+                                             "angle",
+                                             "saturation",
+                                             "exposure",
+                                             "hue",
+                                             "learning_rate",
+                                             "burn_in",
+                                             "max_batches",
+                                             "policy",
+                                             "steps",
+                                             "scales",
+                                             "jitter",
+                                             "ignore_thresh",
+                                             "truth_thresh",
+                                             "random",
+                                             "iou_thresh",
+                                             "iou_normalizer",
+                                             "iou_loss",
+                                             "cls_normalizer",
+                                             "nms_kind",
+                                             "beta_nms",
+                                             "probability",
+                                             "max_delta",
+                                             "counters_per_class",
+                                             "label_smooth_eps",
+                                             "resize",
+                                             "mosaic",
+                                             "flip",
+                                             "blur",
+                                             "gaussian_noise",
+                                             "power",
+                                             "gamma",
+                                             "mixup",
+                                             "cutmix",
+                                             "track",
+                                             "time_steps",
+                                             "optimized_memory",
+                                             "workspace_size_limit_MB",
+                                             "adam",
+                                             "B1",
+                                             "B2",
+                                             "eps",
+                                             "min_crop",
+                                             "max_crop",
+                                             "aspect",
+                                             "focal_loss",
+                                             "max",
+                                             "dontsave",
+                                             "objectness_smooth",
+                                             "obj_normalizer",
+                                             "delta_normalizer",
+                                             "iou_thresh_kind",
+                                             "random_shift"};
 
 std::string trim(const std::string& s) {
   auto begin = s.find_first_not_of(" \t\r\n");
@@ -46,12 +93,11 @@ std::string trim(const std::string& s) {
 
 class SectionReader {
  public:
-  SectionReader(Section& section, const std::string& source)
-      : section_(section), source_(source) {}
+  SectionReader(Section& section, const std::string& source) : section_(section), source_(source) {}
 
   [[noreturn]] void fail(int line, const std::string& message) const {
-    throw Error(ErrorCode::kInvalidArgument, source_ + ":" + std::to_string(line) + ": [" +
-                                                 section_.type + "] " + message);
+    throw Error(ErrorCode::kInvalidArgument,
+                source_ + ":" + std::to_string(line) + ": [" + section_.type + "] " + message);
   }
   [[noreturn]] void fail(const std::string& message) const { fail(section_.line, message); }
 
@@ -168,8 +214,8 @@ std::vector<Section> split_sections(const std::string& text, const std::string& 
     }
     auto eq = line.find('=');
     if (eq == std::string::npos) {
-      throw Error(ErrorCode::kInvalidArgument, source + ":" + std::to_string(line_number) +
-                                                   ": expected key=value, got '" + line + "'");
+      throw Error(ErrorCode::kInvalidArgument,
+                  source + ":" + std::to_string(line_number) + ": expected key=value, got '" + line + "'");
     }
     if (sections.empty()) {
       throw Error(ErrorCode::kInvalidArgument,
@@ -190,8 +236,7 @@ std::vector<Section> split_sections(const std::string& text, const std::string& 
 int absolute_layer(SectionReader& reader, int reference, int index) {
   int absolute = reference < 0 ? index + reference : reference;
   if (absolute < 0 || absolute >= index) {
-    reader.fail("layer reference " + std::to_string(reference) + " is outside 0.." +
-                std::to_string(index - 1));
+    reader.fail("layer reference " + std::to_string(reference) + " is outside 0.." + std::to_string(index - 1));
   }
   return absolute;
 }
@@ -279,9 +324,8 @@ Model parse_cfg_text(const std::string& text, const std::string& source_name) {
           out.h = in.h;
           out.w = in.w;
         } else if (in.h != out.h || in.w != out.w) {
-          reader.fail("routed layers have different sizes (" + std::to_string(in.w) + "x" +
-                      std::to_string(in.h) + " vs " + std::to_string(out.w) + "x" +
-                      std::to_string(out.h) + ")");
+          reader.fail("routed layers have different sizes (" + std::to_string(in.w) + "x" + std::to_string(in.h) +
+                      " vs " + std::to_string(out.w) + "x" + std::to_string(out.h) + ")");
         }
         if (in.c % p.groups != 0) reader.fail("groups does not divide the channels of a routed layer");
         out.c += in.c / p.groups;
@@ -317,8 +361,8 @@ Model parse_cfg_text(const std::string& text, const std::string& source_name) {
       p.scale_x_y = reader.get_float("scale_x_y", 1.0f);
       if (reader.get_int("new_coords", 0) != 0) reader.fail("new_coords=1 is not supported");
       if (static_cast<int>(p.anchors.size()) != 2 * p.num) {
-        reader.fail("anchors has " + std::to_string(p.anchors.size()) + " values, num=" +
-                    std::to_string(p.num) + " needs " + std::to_string(2 * p.num));
+        reader.fail("anchors has " + std::to_string(p.anchors.size()) + " values, num=" + std::to_string(p.num) +
+                    " needs " + std::to_string(2 * p.num));
       }
       for (int m : p.mask) {
         if (m < 0 || m >= p.num) reader.fail("mask index " + std::to_string(m) + " >= num " + std::to_string(p.num));
@@ -333,8 +377,8 @@ Model parse_cfg_text(const std::string& text, const std::string& source_name) {
       reader.fail("unsupported layer type");
     }
     if (layer.output.c <= 0 || layer.output.h <= 0 || layer.output.w <= 0) {
-      reader.fail("output size " + std::to_string(layer.output.c) + "x" + std::to_string(layer.output.h) +
-                  "x" + std::to_string(layer.output.w) + " is empty");
+      reader.fail("output size " + std::to_string(layer.output.c) + "x" + std::to_string(layer.output.h) + "x" +
+                  std::to_string(layer.output.w) + " is empty");
     }
     reader.reject_unused();
     current = layer.output;
@@ -345,9 +389,8 @@ Model parse_cfg_text(const std::string& text, const std::string& source_name) {
   if (heads.empty()) throw Error(ErrorCode::kInvalidArgument, source_name + ": no [yolo] layer");
   for (int index : heads) {
     if (index == 0 || model.layers[index].yolo.classes != model.num_classes()) {
-      throw Error(ErrorCode::kInvalidArgument, source_name + ":" +
-                                                   std::to_string(model.layers[index].line) +
-                                                   ": [yolo] layers disagree on classes");
+      throw Error(ErrorCode::kInvalidArgument,
+                  source_name + ":" + std::to_string(model.layers[index].line) + ": [yolo] layers disagree on classes");
     }
   }
   return model;

@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include "core/error.h"
 #include "../tests/shared_data.h"
+#include "core/error.h"
 
 namespace clouddetect::darknet {
 namespace {
@@ -95,8 +95,7 @@ TEST(CfgParser, ErrorsNameFileLineAndProblem) {
   EXPECT_EQ(error_of("[net]\nwidth=32\nheight=32\n[convolutional]\nfilters=16\nsize=1\n"
                      "[yolo]\nmask=0,1\nanchors=1,2,3,4\nnum=2\nclasses=4\n"),
             "t.cfg:7: [yolo] input has 16 channels, mask and classes need 18");
-  EXPECT_EQ(error_of("[net]\nwidth=32\nheight=32\n[convolutional]\nfilters=18\nsize=1\n"),
-            "t.cfg: no [yolo] layer");
+  EXPECT_EQ(error_of("[net]\nwidth=32\nheight=32\n[convolutional]\nfilters=18\nsize=1\n"), "t.cfg: no [yolo] layer");
   EXPECT_EQ(error_of("[net]\nwidth=32\nheight=32\n[convolutional]\nfilters=4\nsize=64\n"),
             "t.cfg:4: [convolutional] output size 4x-31x-31 is empty");
 }

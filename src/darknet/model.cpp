@@ -4,23 +4,34 @@ namespace clouddetect::darknet {
 
 const char* to_string(LayerType type) {
   switch (type) {
-    case LayerType::kConvolutional: return "convolutional";
-    case LayerType::kMaxpool: return "maxpool";
-    case LayerType::kUpsample: return "upsample";
-    case LayerType::kRoute: return "route";
-    case LayerType::kShortcut: return "shortcut";
-    case LayerType::kDropout: return "dropout";
-    case LayerType::kYolo: return "yolo";
+    case LayerType::kConvolutional:
+      return "convolutional";
+    case LayerType::kMaxpool:
+      return "maxpool";
+    case LayerType::kUpsample:
+      return "upsample";
+    case LayerType::kRoute:
+      return "route";
+    case LayerType::kShortcut:
+      return "shortcut";
+    case LayerType::kDropout:
+      return "dropout";
+    case LayerType::kYolo:
+      return "yolo";
   }
   return "?";
 }
 
 const char* to_string(Activation activation) {
   switch (activation) {
-    case Activation::kLinear: return "linear";
-    case Activation::kLeaky: return "leaky";
-    case Activation::kRelu: return "relu";
-    case Activation::kLogistic: return "logistic";
+    case Activation::kLinear:
+      return "linear";
+    case Activation::kLeaky:
+      return "leaky";
+    case Activation::kRelu:
+      return "relu";
+    case Activation::kLogistic:
+      return "logistic";
   }
   return "?";
 }

@@ -50,10 +50,10 @@ struct ShortcutParams {
 };
 
 struct YoloParams {
-  std::vector<int> mask;        // anchors used by this head
-  std::vector<float> anchors;   // all anchors of the network, w,h pairs in input pixels
+  std::vector<int> mask;       // anchors used by this head
+  std::vector<float> anchors;  // all anchors of the network, w,h pairs in input pixels
   int classes = 0;
-  int num = 0;                  // total number of anchors
+  int num = 0;  // total number of anchors
   float scale_x_y = 1.0f;
 };
 
@@ -82,9 +82,9 @@ struct Layer {
 };
 
 struct Model {
-  std::string name;        // file stem of the cfg, e.g. "yolov3-tiny"
+  std::string name;  // file stem of the cfg, e.g. "yolov3-tiny"
   std::string cfg_path;
-  std::string cfg_text;    // kept for backends that import the cfg themselves (OpenCV)
+  std::string cfg_text;  // kept for backends that import the cfg themselves (OpenCV)
   int width = 416;
   int height = 416;
   int channels = 3;

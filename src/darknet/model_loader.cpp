@@ -19,8 +19,7 @@ ModelFiles find_model_files(const std::string& directory) {
   auto pick = [&](std::string& slot, const fs::path& path) {
     if (!slot.empty()) {
       throw Error(ErrorCode::kInvalidArgument, "model folder " + directory + " has more than one " +
-                                                   path.extension().string() + " file: " + slot +
-                                                   ", " + path.string());
+                                                   path.extension().string() + " file: " + slot + ", " + path.string());
     }
     slot = path.string();
   };
@@ -56,9 +55,9 @@ std::shared_ptr<const Model> load_model(const std::string& directory) {
   read_weights_file(files.weights, *model);
   model->class_names = read_class_names(files.names);
   if (static_cast<int>(model->class_names.size()) != model->num_classes()) {
-    throw Error(ErrorCode::kInvalidArgument,
-                files.names + " has " + std::to_string(model->class_names.size()) + " names but " +
-                    files.cfg + " has classes=" + std::to_string(model->num_classes()));
+    throw Error(ErrorCode::kInvalidArgument, files.names + " has " + std::to_string(model->class_names.size()) +
+                                                 " names but " + files.cfg +
+                                                 " has classes=" + std::to_string(model->num_classes()));
   }
   return model;
 }

@@ -50,10 +50,9 @@ void read_weights_bytes(const std::vector<char>& bytes, const std::string& sourc
   }
   std::size_t expected = offset + floats * sizeof(float);
   if (bytes.size() != expected) {
-    throw Error(ErrorCode::kInvalidArgument,
-                source_name + ": " + std::to_string(bytes.size()) + " bytes, but " + model.name +
-                    ".cfg needs exactly " + std::to_string(expected) +
-                    " (truncated download or weights of another cfg?)");
+    throw Error(ErrorCode::kInvalidArgument, source_name + ": " + std::to_string(bytes.size()) + " bytes, but " +
+                                                 model.name + ".cfg needs exactly " + std::to_string(expected) +
+                                                 " (truncated download or weights of another cfg?)");
   }
   auto take = [&](std::vector<float>& out, std::size_t count) {
     out.resize(count);

@@ -5,10 +5,10 @@
 #include <cstring>
 #include <filesystem>
 
+#include "../tests/shared_data.h"
 #include "core/error.h"
 #include "darknet/cfg_parser.h"
 #include "darknet/model_loader.h"
-#include "../tests/shared_data.h"
 
 namespace clouddetect::darknet {
 namespace {

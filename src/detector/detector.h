@@ -5,9 +5,8 @@
 #pragma once
 
 #include <memory>
-#include <vector>
-
 #include <opencv2/core/mat.hpp>
+#include <vector>
 
 #include "backends/backend.h"
 #include "core/types.h"

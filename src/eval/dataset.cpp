@@ -18,8 +18,7 @@ std::vector<std::string> list_images(const std::string& directory, std::size_t l
     std::string extension = it->path().extension().string();
     std::transform(extension.begin(), extension.end(), extension.begin(),
                    [](unsigned char c) { return std::tolower(c); });
-    if (extension == ".jpg" || extension == ".jpeg" || extension == ".png")
-      images.push_back(it->path().string());
+    if (extension == ".jpg" || extension == ".jpeg" || extension == ".png") images.push_back(it->path().string());
   }
   if (images.empty()) throw Error(ErrorCode::kNotFound, "no .jpg/.png images in " + directory);
   std::sort(images.begin(), images.end());
@@ -29,8 +28,7 @@ std::vector<std::string> list_images(const std::string& directory, std::size_t l
 
 std::vector<GroundTruth> load_yolo_labels(const std::string& image_path, int width, int height) {
   fs::path image(image_path);
-  const fs::path label =
-      image.parent_path().parent_path() / "labels" / image.filename().replace_extension(".txt");
+  const fs::path label = image.parent_path().parent_path() / "labels" / image.filename().replace_extension(".txt");
   std::vector<GroundTruth> truth;
   std::ifstream in(label);
   if (!in) return truth;
@@ -44,9 +42,8 @@ std::vector<GroundTruth> load_yolo_labels(const std::string& image_path, int wid
       throw Error(ErrorCode::kInvalidArgument,
                   label.string() + ":" + std::to_string(number) + ": expected 'class cx cy w h'");
     }
-    object.box = {(cx - w / 2) * static_cast<float>(width),
-                  (cy - h / 2) * static_cast<float>(height), w * static_cast<float>(width),
-                  h * static_cast<float>(height)};
+    object.box = {(cx - w / 2) * static_cast<float>(width), (cy - h / 2) * static_cast<float>(height),
+                  w * static_cast<float>(width), h * static_cast<float>(height)};
     truth.push_back(object);
   }
   return truth;

@@ -8,10 +8,8 @@ namespace clouddetect::eval {
 namespace {
 
 double iou(const Box& a, const Box& b) {
-  const double ix =
-      std::max(0.0, std::min<double>(a.x + a.w, b.x + b.w) - std::max<double>(a.x, b.x));
-  const double iy =
-      std::max(0.0, std::min<double>(a.y + a.h, b.y + b.h) - std::max<double>(a.y, b.y));
+  const double ix = std::max(0.0, std::min<double>(a.x + a.w, b.x + b.w) - std::max<double>(a.x, b.x));
+  const double iy = std::max(0.0, std::min<double>(a.y + a.h, b.y + b.h) - std::max<double>(a.y, b.y));
   const double inter = ix * iy;
   const double uni = static_cast<double>(a.w) * a.h + static_cast<double>(b.w) * b.h - inter;
   return uni > 0 ? inter / uni : 0.0;
@@ -23,8 +21,7 @@ struct Ranked {
   const Box* box;
 };
 
-double average_precision(const std::vector<ImageResult>& images, int class_id,
-                         float iou_threshold) {
+double average_precision(const std::vector<ImageResult>& images, int class_id, float iou_threshold) {
   std::size_t truth_count = 0;
   std::vector<std::vector<const GroundTruth*>> truth(images.size());
   std::vector<Ranked> ranked;
@@ -38,8 +35,7 @@ double average_precision(const std::vector<ImageResult>& images, int class_id,
     }
   }
   if (ranked.empty()) return 0.0;
-  std::stable_sort(ranked.begin(), ranked.end(),
-                   [](const Ranked& a, const Ranked& b) { return a.score > b.score; });
+  std::stable_sort(ranked.begin(), ranked.end(), [](const Ranked& a, const Ranked& b) { return a.score > b.score; });
   std::vector<std::vector<bool>> used(images.size());
   for (std::size_t i = 0; i < images.size(); ++i) used[i].assign(truth[i].size(), false);
   // Precision and recall after each ranked detection.

@@ -6,9 +6,7 @@
 namespace clouddetect::eval {
 namespace {
 
-GroundTruth truth(int class_id, float x, float y, float w, float h) {
-  return {class_id, {x, y, w, h}};
-}
+GroundTruth truth(int class_id, float x, float y, float w, float h) { return {class_id, {x, y, w, h}}; }
 Detection detection(int class_id, float score, float x, float y, float w, float h) {
   return {class_id, score, {x, y, w, h}};
 }

@@ -89,8 +89,8 @@ void Metrics::render_histogram(std::string& out, std::string_view name, std::str
   for (std::size_t i = 0; i <= bounds_.size(); ++i) {
     cumulative += histogram.buckets[i];
     out += name;
-    out += "_bucket{" + prefix + "le=\"" + (i < bounds_.size() ? number(bounds_[i]) : "+Inf") +
-           "\"} " + std::to_string(cumulative) + "\n";
+    out += "_bucket{" + prefix + "le=\"" + (i < bounds_.size() ? number(bounds_[i]) : "+Inf") + "\"} " +
+           std::to_string(cumulative) + "\n";
   }
   const std::string braces = labels.empty() ? std::string() : "{" + std::string(labels) + "}";
   out += std::string(name) + "_sum" + braces + " " + number(histogram.sum) + "\n";
@@ -110,29 +110,23 @@ std::string Metrics::render(const Gauges& gauges) const {
   header(out, "clouddetect_request_duration_seconds", "histogram",
          "Time from the first byte of a request to the end of its response.");
   for (const auto& [route, histogram] : request_duration_) {
-    render_histogram(out, "clouddetect_request_duration_seconds",
-                     "route=\"" + label_value(route) + "\"", histogram);
+    render_histogram(out, "clouddetect_request_duration_seconds", "route=\"" + label_value(route) + "\"", histogram);
   }
 
   header(out, "clouddetect_inference_duration_seconds", "histogram",
          "Time spent in the detection handler per request.");
   render_histogram(out, "clouddetect_inference_duration_seconds", "", inference_duration_);
 
-  header(out, "clouddetect_rejected_total", "counter",
-         "Requests or connections refused or dropped, by reason.");
+  header(out, "clouddetect_rejected_total", "counter", "Requests or connections refused or dropped, by reason.");
   for (const auto& [reason, count] : rejected_) {
-    out += "clouddetect_rejected_total{reason=\"" + label_value(reason) + "\"} " +
-           std::to_string(count) + "\n";
+    out += "clouddetect_rejected_total{reason=\"" + label_value(reason) + "\"} " + std::to_string(count) + "\n";
   }
 
   gauge(out, "clouddetect_queue_depth", "Detection requests waiting for a worker.",
         static_cast<double>(gauges.queue_depth));
-  gauge(out, "clouddetect_workers_busy", "Workers running a detection.",
-        static_cast<double>(gauges.workers_busy));
-  gauge(out, "clouddetect_in_flight", "Requests read and not yet answered.",
-        static_cast<double>(gauges.in_flight));
-  gauge(out, "clouddetect_connections", "Open client connections.",
-        static_cast<double>(gauges.connections));
+  gauge(out, "clouddetect_workers_busy", "Workers running a detection.", static_cast<double>(gauges.workers_busy));
+  gauge(out, "clouddetect_in_flight", "Requests read and not yet answered.", static_cast<double>(gauges.in_flight));
+  gauge(out, "clouddetect_connections", "Open client connections.", static_cast<double>(gauges.connections));
   gauge(out, "clouddetect_ready", "1 when /readyz answers 200.", gauges.ready ? 1 : 0);
   return out;
 }

@@ -5,9 +5,7 @@
 namespace clouddetect::http {
 namespace {
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 TEST(Metrics, RendersCountersHistogramsAndGauges) {
   Metrics metrics;
@@ -24,15 +22,11 @@ TEST(Metrics, RendersCountersHistogramsAndGauges) {
   const std::string text = metrics.render(gauges);
 
   EXPECT_TRUE(contains(text, "# TYPE clouddetect_http_requests_total counter\n"));
-  EXPECT_TRUE(
-      contains(text, "clouddetect_http_requests_total{route=\"/healthz\",status=\"200\"} 2\n"));
-  EXPECT_TRUE(contains(
-      text, "clouddetect_http_requests_total{route=\"/api/object_detection\",status=\"503\"} 1\n"));
+  EXPECT_TRUE(contains(text, "clouddetect_http_requests_total{route=\"/healthz\",status=\"200\"} 2\n"));
+  EXPECT_TRUE(contains(text, "clouddetect_http_requests_total{route=\"/api/object_detection\",status=\"503\"} 1\n"));
   EXPECT_TRUE(contains(text, "# TYPE clouddetect_request_duration_seconds histogram\n"));
-  EXPECT_TRUE(contains(
-      text, "clouddetect_request_duration_seconds_bucket{route=\"/healthz\",le=\"0.005\"} 2\n"));
-  EXPECT_TRUE(contains(
-      text, "clouddetect_request_duration_seconds_bucket{route=\"/healthz\",le=\"+Inf\"} 2\n"));
+  EXPECT_TRUE(contains(text, "clouddetect_request_duration_seconds_bucket{route=\"/healthz\",le=\"0.005\"} 2\n"));
+  EXPECT_TRUE(contains(text, "clouddetect_request_duration_seconds_bucket{route=\"/healthz\",le=\"+Inf\"} 2\n"));
   EXPECT_TRUE(contains(text, "clouddetect_request_duration_seconds_count{route=\"/healthz\"} 2\n"));
   EXPECT_TRUE(contains(text, "clouddetect_inference_duration_seconds_bucket{le=\"0.05\"} 0\n"));
   EXPECT_TRUE(contains(text, "clouddetect_inference_duration_seconds_bucket{le=\"0.1\"} 1\n"));

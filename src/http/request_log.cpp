@@ -16,14 +16,12 @@ namespace {
 std::string utc_timestamp() {
   const auto now = std::chrono::system_clock::now();
   const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
-  const auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
   std::tm tm{};
   gmtime_r(&seconds, &tm);
   char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms.count()));
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms.count()));
   return buf;
 }
 
@@ -51,8 +49,7 @@ void field(std::string& out, std::string_view name, std::string_view value) {
 RequestLog::RequestLog(std::shared_ptr<spdlog::logger> logger, bool json, InstanceIdentity identity)
     : logger_(std::move(logger)), json_(json), identity_(std::move(identity)) {
   if (!logger_) {
-    logger_ = std::make_shared<spdlog::logger>("clouddetect.http",
-                                               std::make_shared<spdlog::sinks::stdout_sink_mt>());
+    logger_ = std::make_shared<spdlog::logger>("clouddetect.http", std::make_shared<spdlog::sinks::stdout_sink_mt>());
     if (json_) logger_->set_pattern("%v");
     logger_->flush_on(spdlog::level::info);
   }
@@ -87,8 +84,7 @@ std::string RequestLog::format_request(const RequestLogEntry& entry) const {
   } else {
     char duration[32];
     std::snprintf(duration, sizeof duration, "%.1fms", entry.duration_ms);
-    out += std::string(entry.method) + " " + path + " " + std::to_string(entry.status) + " " +
-           duration;
+    out += std::string(entry.method) + " " + path + " " + std::to_string(entry.status) + " " + duration;
     if (entry.id) {
       out += " id=";
       api::append_json_string(out, *entry.id);
@@ -123,12 +119,8 @@ void RequestLog::info(std::string_view message) const {
   logger_->info(format_event("info", message));
 }
 
-void RequestLog::warn(std::string_view message) const {
-  logger_->warn(format_event("warn", message));
-}
+void RequestLog::warn(std::string_view message) const { logger_->warn(format_event("warn", message)); }
 
-void RequestLog::error(std::string_view message) const {
-  logger_->error(format_event("error", message));
-}
+void RequestLog::error(std::string_view message) const { logger_->error(format_event("error", message)); }
 
 }  // namespace clouddetect::http

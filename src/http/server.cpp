@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -74,8 +73,7 @@ class Server::Impl {
     connection_refusal_ =
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
         "Retry-After: 1\r\nConnection: close\r\nX-Served-By: " +
-        core_.served_by() + "\r\nContent-Length: " + std::to_string(busy.size()) + "\r\n\r\n" +
-        busy;
+        core_.served_by() + "\r\nContent-Length: " + std::to_string(busy.size()) + "\r\n\r\n" + busy;
   }
 
   unsigned short bind();
@@ -152,9 +150,8 @@ void Server::Impl::run() {
     });
   }
   asio::post(strand_, [this] { do_accept(); });
-  core_.log.info("listening on " + options_.host + ":" + std::to_string(port) +
-                 " (io_threads=" + std::to_string(options_.io_threads) +
-                 ", workers=" + std::to_string(options_.workers) +
+  core_.log.info("listening on " + options_.host + ":" + std::to_string(port) + " (io_threads=" +
+                 std::to_string(options_.io_threads) + ", workers=" + std::to_string(options_.workers) +
                  ", queue=" + std::to_string(options_.max_queue) + ")");
 
   std::vector<std::thread> threads;
@@ -199,11 +196,10 @@ void Server::Impl::run_io() {
 
 void Server::Impl::do_accept() {
   if (core_.stopping || !acceptor_.is_open()) return;
-  acceptor_.async_accept(
-      asio::make_strand(ioc_),
-      asio::bind_executor(strand_, [this](boost::system::error_code ec, tcp::socket socket) {
-        on_accept(ec, std::move(socket));
-      }));
+  acceptor_.async_accept(asio::make_strand(ioc_),
+                         asio::bind_executor(strand_, [this](boost::system::error_code ec, tcp::socket socket) {
+                           on_accept(ec, std::move(socket));
+                         }));
 }
 
 void Server::Impl::on_accept(boost::system::error_code ec, tcp::socket socket) {
@@ -236,18 +232,16 @@ void Server::Impl::admit(tcp::socket socket) {
 // Over max_connections: answer 503 and close, without reading the request.
 void Server::Impl::refuse(tcp::socket socket) {
   auto client = std::make_shared<tcp::socket>(std::move(socket));
-  asio::async_write(*client, asio::buffer(connection_refusal_),
-                    [client](boost::system::error_code, std::size_t) {
-                      boost::system::error_code ignored;
-                      client->shutdown(tcp::socket::shutdown_both, ignored);
-                      client->close(ignored);
-                    });
+  asio::async_write(*client, asio::buffer(connection_refusal_), [client](boost::system::error_code, std::size_t) {
+    boost::system::error_code ignored;
+    client->shutdown(tcp::socket::shutdown_both, ignored);
+    client->close(ignored);
+  });
 }
 
 void Server::Impl::begin_shutdown() {
   if (core_.shutting_down.exchange(true)) return;
-  core_.log.info("shutdown: not ready; accepting for " +
-                 std::to_string(options_.drain_seconds.count()) + " s more");
+  core_.log.info("shutdown: not ready; accepting for " + std::to_string(options_.drain_seconds.count()) + " s more");
   drain_timer_.expires_after(options_.drain_seconds);
   drain_timer_.async_wait([this](boost::system::error_code) { stop_accepting(); });
 }
@@ -268,8 +262,8 @@ void Server::Impl::stop_accepting() {
   }
   acceptor_.close(ignored);
   retry_timer_.cancel();
-  core_.log.info("shutdown: stopped accepting; finishing " +
-                 std::to_string(core_.connections.load()) + " connection(s)");
+  core_.log.info("shutdown: stopped accepting; finishing " + std::to_string(core_.connections.load()) +
+                 " connection(s)");
   for (const std::shared_ptr<Session>& session : core_.sessions()) session->close_if_idle();
   check_done();
 }
@@ -287,8 +281,7 @@ Server::Server(ServerOptions options, DetectHandler handler)
 
 Server::~Server() = default;
 
-void Server::add_static_route(const std::string& path, const std::string& content_type,
-                              std::string body) {
+void Server::add_static_route(const std::string& path, const std::string& content_type, std::string body) {
   impl_->core_.add_static_route(path, content_type, std::move(body));
 }
 

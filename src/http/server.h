@@ -30,10 +30,10 @@ struct InstanceIdentity {
 
 struct ServerOptions {
   std::string host = "0.0.0.0";
-  unsigned short port = 5000;  // 0 = an ephemeral port (see Server::bind)
-  int io_threads = 1;          // threads running socket I/O; idle connections cost no thread
-  int workers = 1;             // threads running the DetectHandler
-  std::size_t max_queue = 64;  // detection requests waiting for a worker; beyond: 503 + Retry-After
+  unsigned short port = 5000;                     // 0 = an ephemeral port (see Server::bind)
+  int io_threads = 1;                             // threads running socket I/O; idle connections cost no thread
+  int workers = 1;                                // threads running the DetectHandler
+  std::size_t max_queue = 64;                     // detection requests waiting for a worker; beyond: 503 + Retry-After
   std::size_t max_body_bytes = 16 * 1024 * 1024;  // beyond: 413
   std::size_t max_header_bytes = 16 * 1024;       // beyond: 431
   // From the first byte of a request (or the connection) to the end of its headers.
@@ -47,8 +47,8 @@ struct ServerOptions {
   bool handle_signals = true;             // SIGTERM/SIGINT inside run() call shutdown()
   std::string log_format = "json";        // "json" (one JSON object per line) | "text"
   InstanceIdentity identity;
-  std::string api_key;  // non-empty: POST /api/object_detection needs "Bearer <key>"
-  bool protect_metrics = false;  // with api_key: GET /metrics needs the key too (probes never do)
+  std::string api_key;                    // non-empty: POST /api/object_detection needs "Bearer <key>"
+  bool protect_metrics = false;           // with api_key: GET /metrics needs the key too (probes never do)
   std::vector<std::string> cors_origins;  // allowed Origin values ("*" = any); empty = no CORS
   api::RequestLimits request_limits;
   // Where request and lifecycle lines go; null = a new stdout logger ("%v" pattern for json).
@@ -58,8 +58,7 @@ struct ServerOptions {
 // Runs on a worker thread, worker_index in [0, workers); one call per worker at a time, so state
 // indexed by worker_index needs no lock. May throw clouddetect::Error (status from status_for) or
 // any std::exception (500).
-using DetectHandler =
-    std::function<api::DetectResponse(const api::DetectRequest&, int worker_index)>;
+using DetectHandler = std::function<api::DetectResponse(const api::DetectRequest&, int worker_index)>;
 
 // The HTTP status of an error code: 400, 404, 413, 415, 422, 503 or 500. The only such mapping.
 int status_for(ErrorCode code);

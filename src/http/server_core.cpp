@@ -66,8 +66,7 @@ ServerCore::ServerCore(const ServerOptions& server_options, DetectHandler handle
       log(server_options.logger, server_options.log_format != "text", server_options.identity),
       queue(server_options.max_queue, server_options.workers),
       handler_(std::move(handler)),
-      served_by_(!server_options.identity.pod.empty() ? server_options.identity.pod
-                                                      : server_options.identity.host) {
+      served_by_(!server_options.identity.pod.empty() ? server_options.identity.pod : server_options.identity.host) {
   using Kind = Route::Kind;
   for (const auto& [kind, path] :
        {std::pair{Kind::kDetect, "/api/object_detection"}, std::pair{Kind::kHealthz, "/healthz"},
@@ -79,8 +78,7 @@ ServerCore::ServerCore(const ServerOptions& server_options, DetectHandler handle
   }
 }
 
-void ServerCore::add_static_route(const std::string& path, const std::string& content_type,
-                                  std::string body) {
+void ServerCore::add_static_route(const std::string& path, const std::string& content_type, std::string body) {
   if (path.empty() || path.front() != '/') {
     throw Error(ErrorCode::kInvalidArgument, "static route path must start with '/': " + path);
   }
@@ -108,8 +106,7 @@ std::string ServerCore::cors_origin_for(std::string_view origin) const {
   return {};
 }
 
-Response ServerCore::make_response(int status, std::string_view content_type,
-                                   std::string body) const {
+Response ServerCore::make_response(int status, std::string_view content_type, std::string body) const {
   Response response;
   response.result(static_cast<unsigned>(status));
   response.set(bhttp::field::content_type, content_type);
@@ -117,8 +114,7 @@ Response ServerCore::make_response(int status, std::string_view content_type,
   return response;
 }
 
-Response ServerCore::error_response(int status, const std::optional<std::string>& id,
-                                    std::string_view message) const {
+Response ServerCore::error_response(int status, const std::optional<std::string>& id, std::string_view message) const {
   Response response = make_response(status, kJson, api::error_body(id, message));
   if (status == 503) response.set(bhttp::field::retry_after, "1");
   return response;
@@ -140,32 +136,27 @@ std::optional<Response> ServerCore::precheck(const Request& request, const Route
     preflight.set(bhttp::field::access_control_max_age, "600");
     return preflight;
   }
-  const bool head_of_get =
-      request.method() == bhttp::verb::head && route->method() == bhttp::verb::get;
+  const bool head_of_get = request.method() == bhttp::verb::head && route->method() == bhttp::verb::get;
   if (request.method() != route->method() && !head_of_get) {
     Response response = error_response(
-        405, std::nullopt,
-        "method " + std::string(request.method_string()) + " not allowed on " + route->path);
+        405, std::nullopt, "method " + std::string(request.method_string()) + " not allowed on " + route->path);
     response.set(bhttp::field::allow, allow_header(*route, !options.cors_origins.empty()));
     return response;
   }
-  const bool needs_key = route->kind == Route::Kind::kDetect ||
-                         (route->kind == Route::Kind::kMetrics && options.protect_metrics);
+  const bool needs_key =
+      route->kind == Route::Kind::kDetect || (route->kind == Route::Kind::kMetrics && options.protect_metrics);
   if (!needs_key) return std::nullopt;
 
-  if (!options.api_key.empty() &&
-      !authorized(request[bhttp::field::authorization], options.api_key)) {
-    Response response =
-        error_response(401, std::nullopt, "missing or wrong API key (Authorization: Bearer <key>)");
+  if (!options.api_key.empty() && !authorized(request[bhttp::field::authorization], options.api_key)) {
+    Response response = error_response(401, std::nullopt, "missing or wrong API key (Authorization: Bearer <key>)");
     response.set(bhttp::field::www_authenticate, "Bearer");
     return response;
   }
   if (route->kind != Route::Kind::kDetect) return std::nullopt;
   const std::string_view content_type = request[bhttp::field::content_type];
   if (!is_json_media_type(content_type)) {
-    return error_response(
-        status_for(ErrorCode::kUnsupportedMediaType), std::nullopt,
-        "Content-Type must be application/json, got " + std::string(content_type.substr(0, 100)));
+    return error_response(status_for(ErrorCode::kUnsupportedMediaType), std::nullopt,
+                          "Content-Type must be application/json, got " + std::string(content_type.substr(0, 100)));
   }
   return std::nullopt;
 }
@@ -195,8 +186,7 @@ Response ServerCore::answer(const Route& route) const {
   return error_response(500, std::nullopt, "internal error: no answer for " + route.path);
 }
 
-DetectOutcome ServerCore::detect(const std::string& body, int worker_index,
-                                 const std::atomic<bool>& cancelled) {
+DetectOutcome ServerCore::detect(const std::string& body, int worker_index, const std::atomic<bool>& cancelled) {
   DetectOutcome outcome;
   if (cancelled) {
     outcome.skipped = true;
@@ -221,8 +211,7 @@ DetectOutcome ServerCore::detect(const std::string& body, int worker_index,
 
   const auto start = std::chrono::steady_clock::now();
   auto observe_inference = [&] {
-    metrics.observe_inference(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    metrics.observe_inference(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   };
   try {
     api::DetectResponse response = handler_(request, worker_index);

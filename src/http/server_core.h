@@ -34,9 +34,7 @@ struct Route {
   std::string path;          // also the metrics label
   std::string content_type;  // kStatic only
   std::string body;          // kStatic only
-  bhttp::verb method() const {
-    return kind == Kind::kDetect ? bhttp::verb::post : bhttp::verb::get;
-  }
+  bhttp::verb method() const { return kind == Kind::kDetect ? bhttp::verb::post : bhttp::verb::get; }
 };
 
 // What a worker produced for one detection request.
@@ -70,20 +68,17 @@ class ServerCore {
 
   // The answer to a request whose header is read, before reading its body: 404, 405, 401, 415,
   // or a CORS preflight. nullopt = read the body and go on.
-  std::optional<Response> precheck(const Request& request, const Route* route,
-                                   const std::string& cors_origin) const;
+  std::optional<Response> precheck(const Request& request, const Route* route, const std::string& cors_origin) const;
   // The answer of a GET route (everything but detection).
   Response answer(const Route& route) const;
   // Runs on a worker: parse, handler, serialize. Never throws.
-  DetectOutcome detect(const std::string& body, int worker_index,
-                       const std::atomic<bool>& cancelled);
+  DetectOutcome detect(const std::string& body, int worker_index, const std::atomic<bool>& cancelled);
 
   // `origin` if CORS allows it, else "".
   std::string cors_origin_for(std::string_view origin) const;
 
   Response make_response(int status, std::string_view content_type, std::string body) const;
-  Response error_response(int status, const std::optional<std::string>& id,
-                          std::string_view message) const;
+  Response error_response(int status, const std::optional<std::string>& id, std::string_view message) const;
   const std::string& served_by() const { return served_by_; }
 
   // Connection registry, for closing idle keep-alive connections at shutdown.

@@ -73,13 +73,11 @@ class FakeDetector {
     if (id == "throw-unavailable") throw Error(ErrorCode::kUnavailable, "busy");
     if (id == "throw-internal") throw Error(ErrorCode::kInternal, "secret detail");
     if (id == "throw-std") throw std::runtime_error("boom");
-    if (id.rfind("sleep-", 0) == 0)
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::stoi(id.substr(6))));
+    if (id.rfind("sleep-", 0) == 0) std::this_thread::sleep_for(std::chrono::milliseconds(std::stoi(id.substr(6))));
     api::DetectResponse response;
     response.id = "ignored: the server echoes the request id";
     response.objects.push_back({"dog", 0.97, {380, 363, 254, 114}});
-    if (request.annotate)
-      response.annotated_jpeg = std::string(request.image.begin(), request.image.end());
+    if (request.annotate) response.annotated_jpeg = std::string(request.image.begin(), request.image.end());
     return response;
   }
 
@@ -124,8 +122,7 @@ class TestServer {
     sink_ = std::make_shared<MemorySink>();
     options.logger = std::make_shared<spdlog::logger>("test", sink_);
     options.logger->set_pattern("%v");
-    server_ = std::make_unique<Server>(
-        options, [this](const api::DetectRequest& r, int w) { return detector_(r, w); });
+    server_ = std::make_unique<Server>(options, [this](const api::DetectRequest& r, int w) { return detector_(r, w); });
     if (setup) setup(*server_);
     port_ = server_->bind();
     done_ = std::async(std::launch::async, [this] { server_->run(); });
@@ -234,8 +231,7 @@ void expect_error(const Reply& reply, int status, const std::optional<std::strin
   ASSERT_TRUE(body.is_object());
   ASSERT_TRUE(body.as_object().contains("error"));
   EXPECT_TRUE(body.at("error").is_string());
-  EXPECT_NE(std::string(body.at("error").as_string()).find(message_part), std::string::npos)
-      << body;
+  EXPECT_NE(std::string(body.at("error").as_string()).find(message_part), std::string::npos) << body;
   if (id) {
     EXPECT_EQ(body.at("id"), json::value(*id)) << body;
   } else {
@@ -246,8 +242,7 @@ void expect_error(const Reply& reply, int status, const std::optional<std::strin
 std::string metrics_text(unsigned short port) { return fetch(port, get("/metrics")).body(); }
 
 // Polls /metrics until it contains `line` (e.g. "clouddetect_queue_depth 1").
-bool wait_for_metric(unsigned short port, const std::string& line,
-                     std::chrono::milliseconds timeout = 5s) {
+bool wait_for_metric(unsigned short port, const std::string& line, std::chrono::milliseconds timeout = 5s) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     if (metrics_text(port).find(line + "\n") != std::string::npos) return true;
@@ -289,9 +284,8 @@ TEST(Server, DetectionAnswersTheContractShape) {
 
 TEST(Server, AnnotatedImageIsBase64) {
   TestServer server;
-  const Reply reply =
-      fetch(server.port(), post(R"({"id": "a", "image": ")" + api::base64_encode("JPEGDATA") +
-                                R"(", "annotate": true})"));
+  const Reply reply = fetch(
+      server.port(), post(R"({"id": "a", "image": ")" + api::base64_encode("JPEGDATA") + R"(", "annotate": true})"));
   ASSERT_EQ(reply.result_int(), 200) << reply.body();
   EXPECT_EQ(json_of(reply).at("annotated_image"), json::value(api::base64_encode("JPEGDATA")));
 }
@@ -299,20 +293,17 @@ TEST(Server, AnnotatedImageIsBase64) {
 TEST(Server, BadRequestsAre400WithIdWhenKnown) {
   TestServer server;
   expect_error(fetch(server.port(), post("{not json")), 400, std::nullopt, "not valid JSON");
-  expect_error(fetch(server.port(), post(R"({"id": 7, "image": "Zg=="})")), 400, std::nullopt,
-               "must be a string");
+  expect_error(fetch(server.port(), post(R"({"id": 7, "image": "Zg=="})")), 400, std::nullopt, "must be a string");
   expect_error(fetch(server.port(), post(R"({"id": "x"})")), 400, "x", "missing field \"image\"");
-  expect_error(fetch(server.port(), post(R"({"id": "x", "image": "Zm9v!"})")), 400, "x",
-               "at position 4");
+  expect_error(fetch(server.port(), post(R"({"id": "x", "image": "Zm9v!"})")), 400, "x", "at position 4");
   EXPECT_EQ(server.detector().started(), 0);
 }
 
 TEST(Server, HandlerErrorsMapToStatuses) {
   TestServer server;
-  expect_error(fetch(server.port(), post(detect_body("throw-unprocessable"))), 422,
-               "throw-unprocessable", "not an image");
-  expect_error(fetch(server.port(), post(detect_body("throw-too-large"))), 413, "throw-too-large",
-               "too many pixels");
+  expect_error(fetch(server.port(), post(detect_body("throw-unprocessable"))), 422, "throw-unprocessable",
+               "not an image");
+  expect_error(fetch(server.port(), post(detect_body("throw-too-large"))), 413, "throw-too-large", "too many pixels");
   const Reply unavailable = fetch(server.port(), post(detect_body("throw-unavailable")));
   expect_error(unavailable, 503, "throw-unavailable");
   EXPECT_EQ(unavailable[bhttp::field::retry_after], "1");
@@ -340,13 +331,9 @@ TEST(Server, RoutesAndMethods) {
 
 TEST(Server, ContentTypeMustBeJson) {
   TestServer server;
-  expect_error(fetch(server.port(), post(detect_body("x"), "text/plain")), 415, std::nullopt,
-               "application/json");
-  expect_error(fetch(server.port(), post(detect_body("x"), "multipart/form-data; boundary=a")), 415,
-               std::nullopt);
-  EXPECT_EQ(
-      fetch(server.port(), post(detect_body("x"), "application/json; charset=utf-8")).result_int(),
-      200);
+  expect_error(fetch(server.port(), post(detect_body("x"), "text/plain")), 415, std::nullopt, "application/json");
+  expect_error(fetch(server.port(), post(detect_body("x"), "multipart/form-data; boundary=a")), 415, std::nullopt);
+  EXPECT_EQ(fetch(server.port(), post(detect_body("x"), "application/json; charset=utf-8")).result_int(), 200);
   EXPECT_EQ(fetch(server.port(), post(detect_body("x"), "Application/JSON")).result_int(), 200);
   EXPECT_EQ(fetch(server.port(), post(detect_body("x"), "")).result_int(), 200);  // absent
 }
@@ -379,11 +366,9 @@ TEST(Server, MetricsCountRequests) {
   fetch(server.port(), post(detect_body("m")));
   fetch(server.port(), get("/nope"));
   // Requests are counted once their response is written, maybe after the client has read it.
+  ASSERT_TRUE(wait_for_metric(server.port(), "clouddetect_http_requests_total{route=\"other\",status=\"404\"} 1"));
   ASSERT_TRUE(wait_for_metric(server.port(),
-                              "clouddetect_http_requests_total{route=\"other\",status=\"404\"} 1"));
-  ASSERT_TRUE(wait_for_metric(
-      server.port(),
-      "clouddetect_http_requests_total{route=\"/api/object_detection\",status=\"200\"} 1"));
+                              "clouddetect_http_requests_total{route=\"/api/object_detection\",status=\"200\"} 1"));
   const std::string text = metrics_text(server.port());
   for (const char* part : {
            "clouddetect_http_requests_total{route=\"/api/object_detection\",status=\"200\"} 1\n",
@@ -469,11 +454,9 @@ TEST(Server, FullQueueAnswers503AtOnce) {
   options.max_queue = 1;
   TestServer server(options);
   server.detector().close_gate();
-  auto first = std::async(std::launch::async,
-                          [&] { return fetch(server.port(), post(detect_body("block-1"))); });
+  auto first = std::async(std::launch::async, [&] { return fetch(server.port(), post(detect_body("block-1"))); });
   ASSERT_TRUE(server.detector().wait_started(1));
-  auto second = std::async(std::launch::async,
-                           [&] { return fetch(server.port(), post(detect_body("block-2"))); });
+  auto second = std::async(std::launch::async, [&] { return fetch(server.port(), post(detect_body("block-2"))); });
   ASSERT_TRUE(wait_for_metric(server.port(), "clouddetect_queue_depth 1"));
 
   Client client(server.port());
@@ -488,9 +471,8 @@ TEST(Server, FullQueueAnswers503AtOnce) {
   server.detector().open_gate();
   EXPECT_EQ(first.get().result_int(), 200);
   EXPECT_EQ(second.get().result_int(), 200);
-  EXPECT_NE(
-      metrics_text(server.port()).find("clouddetect_rejected_total{reason=\"queue_full\"} 1\n"),
-      std::string::npos);
+  EXPECT_NE(metrics_text(server.port()).find("clouddetect_rejected_total{reason=\"queue_full\"} 1\n"),
+            std::string::npos);
 }
 
 TEST(Server, QueuedJobOfAGoneClientIsSkipped) {
@@ -498,8 +480,7 @@ TEST(Server, QueuedJobOfAGoneClientIsSkipped) {
   options.workers = 1;
   TestServer server(options);
   server.detector().close_gate();
-  auto first = std::async(std::launch::async,
-                          [&] { return fetch(server.port(), post(detect_body("block-1"))); });
+  auto first = std::async(std::launch::async, [&] { return fetch(server.port(), post(detect_body("block-1"))); });
   ASSERT_TRUE(server.detector().wait_started(1));
   {
     Client gone(server.port());
@@ -509,8 +490,7 @@ TEST(Server, QueuedJobOfAGoneClientIsSkipped) {
   std::this_thread::sleep_for(100ms);
   server.detector().open_gate();
   EXPECT_EQ(first.get().result_int(), 200);
-  EXPECT_TRUE(
-      wait_for_metric(server.port(), "clouddetect_rejected_total{reason=\"client_gone\"} 1"));
+  EXPECT_TRUE(wait_for_metric(server.port(), "clouddetect_rejected_total{reason=\"client_gone\"} 1"));
   EXPECT_EQ(server.detector().started(), 1);
 }
 
@@ -521,12 +501,11 @@ TEST(Server, WorkersGetTheirIndex) {
   TestServer server(options);
   std::vector<std::future<Reply>> replies;
   for (int i = 0; i < 12; ++i) {
-    replies.push_back(std::async(
-        std::launch::async, [&] { return fetch(server.port(), post(detect_body("sleep-10"))); }));
+    replies.push_back(
+        std::async(std::launch::async, [&] { return fetch(server.port(), post(detect_body("sleep-10"))); }));
   }
   for (auto& reply : replies) EXPECT_EQ(reply.get().result_int(), 200);
-  for (int index : server.detector().worker_indexes())
-    EXPECT_TRUE(index >= 0 && index < 3) << index;
+  for (int index : server.detector().worker_indexes()) EXPECT_TRUE(index >= 0 && index < 3) << index;
 }
 
 TEST(Server, BodyOverLimitIs413) {
@@ -641,8 +620,7 @@ TEST(Server, CorsOnlyForConfiguredOrigins) {
   EXPECT_EQ(allowed.result_int(), 204);
   EXPECT_EQ(allowed[bhttp::field::access_control_allow_origin], "https://app.example");
   EXPECT_EQ(allowed[bhttp::field::access_control_allow_methods], "POST, OPTIONS");
-  EXPECT_NE(allowed[bhttp::field::access_control_allow_headers].find("Content-Type"),
-            std::string::npos);
+  EXPECT_NE(allowed[bhttp::field::access_control_allow_headers].find("Content-Type"), std::string::npos);
 
   preflight.set(bhttp::field::origin, "https://evil.example");
   const Reply refused = fetch(server.port(), preflight);
@@ -731,11 +709,9 @@ TEST(Server, ShutdownFinishesInFlightRequests) {
   server->detector().close_gate();
   Client idle(server->port());
   EXPECT_EQ(idle.request(get("/healthz")).result_int(), 200);
-  auto running = std::async(std::launch::async,
-                            [&] { return fetch(server->port(), post(detect_body("block-1"))); });
+  auto running = std::async(std::launch::async, [&] { return fetch(server->port(), post(detect_body("block-1"))); });
   ASSERT_TRUE(server->detector().wait_started(1));
-  auto queued = std::async(std::launch::async,
-                           [&] { return fetch(server->port(), post(detect_body("block-2"))); });
+  auto queued = std::async(std::launch::async, [&] { return fetch(server->port(), post(detect_body("block-2"))); });
   ASSERT_TRUE(wait_for_metric(server->port(), "clouddetect_queue_depth 1"));
 
   server->server().shutdown();

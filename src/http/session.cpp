@@ -50,8 +50,7 @@ void Session::close_if_idle() {
     // Accepted, but its first request has not arrived yet: the client is probably sending it
     // right now (it cannot know we are stopping). Give it a short grace, then close.
     auto grace = std::make_shared<asio::steady_timer>(self->stream_.get_executor());
-    grace->expires_after(std::min<std::chrono::steady_clock::duration>(
-        kStopGrace, self->core_.options.header_timeout));
+    grace->expires_after(std::min<std::chrono::steady_clock::duration>(kStopGrace, self->core_.options.header_timeout));
     grace->async_wait([self, grace](beast::error_code ec) {
       if (!ec && self->state_ == State::kIdle) self->stream_.cancel();
     });
@@ -74,8 +73,7 @@ void Session::begin_request() {
     close_now();
     return;
   }
-  stream_.expires_after(first_request_ ? core_.options.header_timeout
-                                       : core_.options.keepalive_idle_timeout);
+  stream_.expires_after(first_request_ ? core_.options.header_timeout : core_.options.keepalive_idle_timeout);
   stream_.async_read_some(buffer_.prepare(kReadChunk),
                           beast::bind_front_handler(&Session::on_idle_read, shared_from_this()));
 }
@@ -123,20 +121,19 @@ void Session::parse_header() {
     on_header(bhttp::error::header_limit);
     return;
   }
-  stream_.async_read_some(
-      buffer_.prepare(kReadChunk),
-      [self = shared_from_this()](beast::error_code read_ec, std::size_t bytes) {
-        if (read_ec) {
-          if (read_ec == asio::error::eof) {
-            read_ec = self->header_bytes_ + self->buffer_.size() > 0 ? bhttp::error::partial_message
-                                                                     : bhttp::error::end_of_stream;
-          }
-          self->on_header(read_ec);
-          return;
-        }
-        self->buffer_.commit(bytes);
-        self->parse_header();
-      });
+  stream_.async_read_some(buffer_.prepare(kReadChunk),
+                          [self = shared_from_this()](beast::error_code read_ec, std::size_t bytes) {
+                            if (read_ec) {
+                              if (read_ec == asio::error::eof) {
+                                read_ec = self->header_bytes_ + self->buffer_.size() > 0 ? bhttp::error::partial_message
+                                                                                         : bhttp::error::end_of_stream;
+                              }
+                              self->on_header(read_ec);
+                              return;
+                            }
+                            self->buffer_.commit(bytes);
+                            self->parse_header();
+                          });
 }
 
 void Session::on_header(beast::error_code ec) {
@@ -155,8 +152,7 @@ void Session::on_header(beast::error_code ec) {
   const std::string_view target = request.target();
   current_.route = core_.find_route(target.substr(0, target.find('?')));
   current_.cors_origin = core_.cors_origin_for(request[bhttp::field::origin]);
-  if (std::optional<Response> early =
-          core_.precheck(request, current_.route, current_.cors_origin)) {
+  if (std::optional<Response> early = core_.precheck(request, current_.route, current_.cors_origin)) {
     if (early->result_int() == 401) core_.metrics.count_rejected("unauthorized");
     if (!parser_->is_done()) current_.must_close = true;  // its body stays unread
     send(std::move(*early));
@@ -179,9 +175,8 @@ void Session::on_header(beast::error_code ec) {
 
 void Session::read_body() {
   stream_.expires_after(core_.options.body_timeout);
-  bhttp::async_read(
-      stream_, buffer_, *parser_,
-      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_body(ec); });
+  bhttp::async_read(stream_, buffer_, *parser_,
+                    [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_body(ec); });
 }
 
 void Session::on_body(beast::error_code ec) {
@@ -196,14 +191,14 @@ void Session::on_read_error(beast::error_code ec) {
   current_.must_close = true;
   if (ec == bhttp::error::body_limit) {
     core_.metrics.count_rejected("body_too_large");
-    send(core_.error_response(
-        status_for(ErrorCode::kPayloadTooLarge), std::nullopt,
-        "request body is larger than " + std::to_string(core_.options.max_body_bytes) + " bytes"));
+    send(
+        core_.error_response(status_for(ErrorCode::kPayloadTooLarge), std::nullopt,
+                             "request body is larger than " + std::to_string(core_.options.max_body_bytes) + " bytes"));
   } else if (ec == bhttp::error::header_limit) {
     core_.metrics.count_rejected("header_too_large");
-    send(core_.error_response(431, std::nullopt,
-                              "request header is larger than " +
-                                  std::to_string(core_.options.max_header_bytes) + " bytes"));
+    send(core_.error_response(
+        431, std::nullopt,
+        "request header is larger than " + std::to_string(core_.options.max_header_bytes) + " bytes"));
   } else if (is_http_parse_error(ec)) {
     send(core_.error_response(400, std::nullopt, "malformed HTTP request: " + ec.message()));
   } else {
@@ -253,10 +248,9 @@ void Session::enqueue_detection(std::string body) {
 void Session::watch_client() {
   watching_ = true;
   const std::uint64_t generation = ++watch_generation_;
-  stream_.socket().async_wait(tcp::socket::wait_read,
-                              [self = shared_from_this(), generation](beast::error_code ec) {
-                                self->on_watch(ec, generation);
-                              });
+  stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this(), generation](beast::error_code ec) {
+    self->on_watch(ec, generation);
+  });
 }
 
 void Session::on_watch(beast::error_code ec, std::uint64_t generation) {
@@ -321,10 +315,9 @@ void Session::send(Response response) {
   if (current_.head) response.body().clear();  // Content-Length stays that of the GET answer
   response_ = std::make_unique<Response>(std::move(response));
   stream_.expires_after(core_.options.body_timeout);
-  bhttp::async_write(stream_, *response_,
-                     [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
-                       self->on_write(ec, keep_alive);
-                     });
+  bhttp::async_write(stream_, *response_, [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
+    self->on_write(ec, keep_alive);
+  });
 }
 
 void Session::on_write(beast::error_code ec, bool keep_alive) {
@@ -355,10 +348,8 @@ void Session::finish_request(int status) {
   if (!current_.active) return;
   current_.active = false;
   --core_.in_flight;
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - current_.start).count();
-  core_.metrics.count_request(current_.route ? current_.route->path : ServerCore::kOtherRoute,
-                              status, seconds);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - current_.start).count();
+  core_.metrics.count_request(current_.route ? current_.route->path : ServerCore::kOtherRoute, status, seconds);
   RequestLogEntry entry;
   entry.method = current_.method;
   entry.path = current_.target;

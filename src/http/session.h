@@ -81,7 +81,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool watching_ = false;
   std::uint64_t watch_generation_ = 0;
   std::uint64_t ticket_ = 0;
-  std::size_t header_bytes_ = 0;  // of the request being read, already parsed  // of the queued detection job, for WorkQueue::withdraw
+  std::size_t header_bytes_ =
+      0;  // of the request being read, already parsed  // of the queued detection job, for WorkQueue::withdraw
   std::unique_ptr<Response> response_;  // alive during its async_write
 };
 

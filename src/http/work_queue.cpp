@@ -2,8 +2,7 @@
 
 namespace clouddetect::http {
 
-WorkQueue::WorkQueue(std::size_t capacity, int workers)
-    : capacity_(capacity), workers_(workers < 1 ? 1 : workers) {}
+WorkQueue::WorkQueue(std::size_t capacity, int workers) : capacity_(capacity), workers_(workers < 1 ? 1 : workers) {}
 
 WorkQueue::~WorkQueue() { stop_and_join(); }
 

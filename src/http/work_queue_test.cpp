@@ -78,10 +78,12 @@ TEST(WorkQueue, WithdrawFreesTheSlotAndNeverRunsTheJob) {
   std::atomic<bool> ran{false};
   auto owned = std::make_shared<int>(7);
   std::uint64_t ticket = 0;
-  ASSERT_TRUE(queue.try_push([&ran, owned](int) {
-    ran = true;
-    return WorkQueue::Completion{};
-  }, &ticket));
+  ASSERT_TRUE(queue.try_push(
+      [&ran, owned](int) {
+        ran = true;
+        return WorkQueue::Completion{};
+      },
+      &ticket));
   EXPECT_FALSE(queue.try_push([](int) { return WorkQueue::Completion{}; }));  // full
   EXPECT_EQ(owned.use_count(), 2);
   EXPECT_TRUE(queue.withdraw(ticket));
@@ -110,11 +112,10 @@ TEST(WorkQueue, SlotIsFreeWhenTheCompletionRuns) {
   std::promise<bool> next_accepted;
   ASSERT_TRUE(queue.try_push([&, opened](int) {
     opened.wait();
-    return WorkQueue::Completion([&] {
-      next_accepted.set_value(queue.try_push([](int) { return WorkQueue::Completion{}; }));
-    });
+    return WorkQueue::Completion(
+        [&] { next_accepted.set_value(queue.try_push([](int) { return WorkQueue::Completion{}; })); });
   }));
-  ASSERT_TRUE(queue.try_push([](int) { return WorkQueue::Completion{}; }));  // waits
+  ASSERT_TRUE(queue.try_push([](int) { return WorkQueue::Completion{}; }));   // waits
   EXPECT_FALSE(queue.try_push([](int) { return WorkQueue::Completion{}; }));  // full: 1 running + 1 waiting
   queue.start();
   gate.set_value();

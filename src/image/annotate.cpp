@@ -1,14 +1,13 @@
 #include "image/annotate.h"
 
-#include "core/error.h"
+#include <turbojpeg.h>
 
 #include <algorithm>
 #include <cstdio>
-
-#include <turbojpeg.h>
-
 #include <memory>
 #include <opencv2/imgproc.hpp>
+
+#include "core/error.h"
 
 namespace clouddetect::image {
 
@@ -29,8 +28,8 @@ cv::Mat annotate(const cv::Mat& bgr, const std::vector<Detection>& detections,
     int baseline = 0;
     cv::Size size = cv::getTextSize(text, cv::FONT_HERSHEY_SIMPLEX, font_scale, thickness, &baseline);
     cv::Point origin(box.x, std::max(box.y, size.height + baseline));
-    cv::rectangle(out, cv::Rect(origin.x, origin.y - size.height - baseline, size.width, size.height + baseline),
-                  color, cv::FILLED);
+    cv::rectangle(out, cv::Rect(origin.x, origin.y - size.height - baseline, size.width, size.height + baseline), color,
+                  cv::FILLED);
     cv::putText(out, text, cv::Point(origin.x, origin.y - baseline), cv::FONT_HERSHEY_SIMPLEX, font_scale,
                 cv::Scalar(255, 255, 255), thickness, cv::LINE_AA);
   }

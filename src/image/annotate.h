@@ -1,9 +1,8 @@
 #pragma once
 
+#include <opencv2/core/mat.hpp>
 #include <string>
 #include <vector>
-
-#include <opencv2/core/mat.hpp>
 
 #include "core/types.h"
 

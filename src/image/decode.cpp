@@ -1,12 +1,11 @@
 #include "image/decode.h"
 
-#include <cstring>
-#include <string>
-
 #include <png.h>
 #include <turbojpeg.h>
 
+#include <cstring>
 #include <memory>
+#include <string>
 
 #include "core/error.h"
 
@@ -98,8 +97,8 @@ cv::Mat decode_jpeg(const std::vector<unsigned char>& bytes) {
   cv::Mat pixels(height, width, cmyk ? CV_8UC4 : CV_8UC3);
   // A warning (e.g. a truncated scan, which libjpeg fills with grey) still gives an image, as
   // OpenCV's decoder does; only fatal errors are refused.
-  if (tjDecompress2(handle.get(), bytes.data(), static_cast<unsigned long>(bytes.size()), pixels.data, width, 0,
-                    height, cmyk ? TJPF_CMYK : TJPF_BGR, 0) != 0 &&
+  if (tjDecompress2(handle.get(), bytes.data(), static_cast<unsigned long>(bytes.size()), pixels.data, width, 0, height,
+                    cmyk ? TJPF_CMYK : TJPF_BGR, 0) != 0 &&
       tjGetErrorCode(handle.get()) == TJERR_FATAL) {
     throw Error(ErrorCode::kUnprocessable, std::string("JPEG cannot be decoded: ") + tjGetErrorStr2(handle.get()));
   }
@@ -143,15 +142,16 @@ cv::Mat decode(const std::vector<unsigned char>& bytes, std::int64_t max_pixels)
   const bool jpeg = bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
   const bool png = bytes.size() >= 8 && std::memcmp(bytes.data(), "\x89PNG\r\n\x1a\n", 8) == 0;
   if (!jpeg && !png) {
-    throw Error(ErrorCode::kUnprocessable, "image cannot be decoded: it is not a JPEG or PNG (the formats the API accepts)");
+    throw Error(ErrorCode::kUnprocessable,
+                "image cannot be decoded: it is not a JPEG or PNG (the formats the API accepts)");
   }
   auto size = peek_size(bytes.data(), bytes.size());
   if (!size) throw Error(ErrorCode::kUnprocessable, "image cannot be decoded: its header is truncated or corrupt");
   std::int64_t pixels = static_cast<std::int64_t>(size->width) * size->height;
   if (pixels > max_pixels) {
-    throw Error(ErrorCode::kPayloadTooLarge,
-                "image is " + std::to_string(size->width) + "x" + std::to_string(size->height) + " = " +
-                    std::to_string(pixels) + " pixels, the limit is " + std::to_string(max_pixels));
+    throw Error(ErrorCode::kPayloadTooLarge, "image is " + std::to_string(size->width) + "x" +
+                                                 std::to_string(size->height) + " = " + std::to_string(pixels) +
+                                                 " pixels, the limit is " + std::to_string(max_pixels));
   }
   if (pixels == 0) throw Error(ErrorCode::kUnprocessable, "image header declares zero pixels");
   cv::Mat decoded = jpeg ? decode_jpeg(bytes) : decode_png(bytes);

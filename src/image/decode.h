@@ -3,10 +3,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <opencv2/core/mat.hpp>
 #include <optional>
 #include <vector>
-
-#include <opencv2/core/mat.hpp>
 
 namespace clouddetect::image {
 

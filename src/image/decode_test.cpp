@@ -4,11 +4,10 @@
 
 #include <fstream>
 #include <iterator>
-
 #include <opencv2/imgcodecs.hpp>
 
-#include "core/error.h"
 #include "../tests/shared_data.h"
+#include "core/error.h"
 
 namespace clouddetect::image {
 namespace {
@@ -72,8 +71,14 @@ TEST(Decode, RefusesTooManyPixelsBeforeDecoding) {
   EXPECT_EQ(code_of(encode(".png", image), 9999), ErrorCode::kPayloadTooLarge);
   // A 20-byte PNG header that claims 100000 x 100000 pixels: refused from the header alone.
   std::vector<unsigned char> bomb = encode(".png", image);
-  bomb[16] = 0; bomb[17] = 1; bomb[18] = 0x86; bomb[19] = 0xA0;
-  bomb[20] = 0; bomb[21] = 1; bomb[22] = 0x86; bomb[23] = 0xA0;
+  bomb[16] = 0;
+  bomb[17] = 1;
+  bomb[18] = 0x86;
+  bomb[19] = 0xA0;
+  bomb[20] = 0;
+  bomb[21] = 1;
+  bomb[22] = 0x86;
+  bomb[23] = 0xA0;
   EXPECT_EQ(code_of(bomb), ErrorCode::kPayloadTooLarge);
 }
 

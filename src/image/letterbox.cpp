@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-
 #include <opencv2/imgproc.hpp>
 
 #include "core/error.h"
@@ -17,8 +16,8 @@ ResizeMode parse_resize_mode(const std::string& name) {
 
 const char* to_string(ResizeMode mode) { return mode == ResizeMode::kStretch ? "stretch" : "letterbox"; }
 
-LetterboxTransform LetterboxTransform::make(int image_width, int image_height, int input_width,
-                                            int input_height, ResizeMode mode) {
+LetterboxTransform LetterboxTransform::make(int image_width, int image_height, int input_width, int input_height,
+                                            ResizeMode mode) {
   LetterboxTransform t;
   t.image_width = image_width;
   t.image_height = image_height;

@@ -1,9 +1,8 @@
 // Turns a decoded image into the network's input tensor, and maps boxes back.
 #pragma once
 
-#include <string>
-
 #include <opencv2/core/mat.hpp>
+#include <string>
 
 #include "core/types.h"
 
@@ -21,11 +20,10 @@ const char* to_string(ResizeMode mode);
 struct LetterboxTransform {
   int image_width = 0, image_height = 0;
   int input_width = 0, input_height = 0;
-  float scale_x = 1, scale_y = 1;  // input pixels per image pixel
+  float scale_x = 1, scale_y = 1;    // input pixels per image pixel
   float offset_x = 0, offset_y = 0;  // where the image starts inside the input
 
-  static LetterboxTransform make(int image_width, int image_height, int input_width,
-                                 int input_height, ResizeMode mode);
+  static LetterboxTransform make(int image_width, int image_height, int input_width, int input_height, ResizeMode mode);
 
   // box in 0..1 of the network input -> pixels of the original image, clipped to it.
   Box to_original(const Box& normalized) const;

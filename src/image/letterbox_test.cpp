@@ -42,8 +42,8 @@ TEST(Preprocessor, FillsRgbPlanesAndGreyBorders) {
   ASSERT_EQ(tensor.shape, (std::vector<int>{1, 3, 32, 32}));
   EXPECT_FLOAT_EQ(t.offset_y, 8.0f);
   const std::size_t plane = 32 * 32;
-  EXPECT_FLOAT_EQ(tensor.data[0], 0.5f);                // top border, red plane
-  EXPECT_FLOAT_EQ(tensor.data[16 * 32 + 5], 1.0f);      // inside, red
+  EXPECT_FLOAT_EQ(tensor.data[0], 0.5f);                        // top border, red plane
+  EXPECT_FLOAT_EQ(tensor.data[16 * 32 + 5], 1.0f);              // inside, red
   EXPECT_FLOAT_EQ(tensor.data[plane + 16 * 32 + 5], 0.0f);      // green
   EXPECT_FLOAT_EQ(tensor.data[2 * plane + 16 * 32 + 5], 0.0f);  // blue
 

@@ -6,7 +6,6 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
-
 #include <opencv2/core/utility.hpp>
 
 #include "core/error.h"
@@ -184,8 +183,14 @@ int run_bench(const BenchOptions& options) {
     std::printf("%-8s %-9s %-22s %-8s %10.2f %10.2f %8.2fx", c.backend.c_str(), c.precision.c_str(),
                 model->name.c_str(), input_size.c_str(), median, percentile(c.ms, 90),
                 opencv_median > 0 ? opencv_median / median : 0.0);
-    if (c.map50 >= 0) std::printf(" %8.4f", c.map50); else std::printf(" %8s", "-");
-    if (c.map50 >= 0 && fp32_map(c) >= 0) std::printf(" %8.4f", fp32_map(c) - c.map50); else std::printf(" %8s", "-");
+    if (c.map50 >= 0)
+      std::printf(" %8.4f", c.map50);
+    else
+      std::printf(" %8s", "-");
+    if (c.map50 >= 0 && fp32_map(c) >= 0)
+      std::printf(" %8.4f", fp32_map(c) - c.map50);
+    else
+      std::printf(" %8s", "-");
     std::printf("\n");
   }
   return 0;
@@ -199,8 +204,7 @@ int run_make_weights(const std::string& cfg_path, const std::string& out_path, u
   if (!out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()))) {
     throw Error(ErrorCode::kInvalidArgument, "cannot write " + out_path);
   }
-  std::cerr << "wrote " << bytes.size() << " bytes of random weights for " << model.name << " to " << out_path
-            << "\n";
+  std::cerr << "wrote " << bytes.size() << " bytes of random weights for " << model.name << " to " << out_path << "\n";
   return 0;
 }
 

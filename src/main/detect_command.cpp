@@ -1,6 +1,5 @@
 #include <fstream>
 #include <iostream>
-
 #include <opencv2/core/utility.hpp>
 
 #include "api/json_codec.h"

@@ -20,25 +20,37 @@ std::string backend_list() {
 // bench takes lists of backends and precisions instead of one of each.
 void add_model_options(CLI::App& app, ModelOptions& o, bool single_backend = true) {
   app.add_option("--model", o.model_dir, "Model folder: one .cfg, one .weights, one .names")
-      ->envname("CLOUDDETECT_MODEL")->capture_default_str();
+      ->envname("CLOUDDETECT_MODEL")
+      ->capture_default_str();
   if (single_backend) {
     if (o.backend.empty()) o.backend = clouddetect::default_backend();
     app.add_option("--backend", o.backend, "Inference backend (" + backend_list() + ")")
-        ->envname("CLOUDDETECT_BACKEND")->capture_default_str();
+        ->envname("CLOUDDETECT_BACKEND")
+        ->capture_default_str();
     app.add_option("--precision", o.precision, "fp32 | int8 (native backend; needs --calibration)")
-        ->envname("CLOUDDETECT_PRECISION")->capture_default_str()->check(CLI::IsMember({"fp32", "int8"}));
+        ->envname("CLOUDDETECT_PRECISION")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"fp32", "int8"}));
   }
   app.add_option("--calibration", o.calibration,
                  "int8 activation ranges from `clouddetect calibrate` (default: MODEL/activation-ranges.json)")
       ->envname("CLOUDDETECT_CALIBRATION");
   app.add_option("--resize", o.resize, "auto (the better for the model) | stretch | letterbox")
-      ->envname("CLOUDDETECT_RESIZE")->capture_default_str()->check(CLI::IsMember({"auto", "stretch", "letterbox"}));
+      ->envname("CLOUDDETECT_RESIZE")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "stretch", "letterbox"}));
   app.add_option("--conf", o.conf, "Confidence threshold (objectness x class probability)")
-      ->envname("CLOUDDETECT_CONF")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+      ->envname("CLOUDDETECT_CONF")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   app.add_option("--nms", o.nms, "NMS IoU threshold (per class)")
-      ->envname("CLOUDDETECT_NMS")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+      ->envname("CLOUDDETECT_NMS")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   app.add_option("--threads", o.threads, "Intra-op threads per inference worker")
-      ->envname("CLOUDDETECT_THREADS")->capture_default_str()->check(CLI::Range(1, 64));
+      ->envname("CLOUDDETECT_THREADS")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
 }
 
 }  // namespace
@@ -53,40 +65,69 @@ int main(int argc, char** argv) {
   add_model_options(*serve_cmd, serve.model);
   serve_cmd->add_option("--host", serve.host, "Listen address")->envname("CLOUDDETECT_HOST")->capture_default_str();
   serve_cmd->add_option("--port", serve.port, "Listen port")
-      ->envname("CLOUDDETECT_PORT")->capture_default_str()->check(CLI::Range(0, 65535));
-  serve_cmd->add_option("--workers", serve.workers,
-                        "Inference workers; 0 = the cgroup CPU quota rounded up (here: " +
-                            std::to_string(clouddetect::available_cpus()) + ")")
-      ->envname("CLOUDDETECT_WORKERS")->capture_default_str()->check(CLI::Range(0, 256));
+      ->envname("CLOUDDETECT_PORT")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  serve_cmd
+      ->add_option("--workers", serve.workers,
+                   "Inference workers; 0 = the cgroup CPU quota rounded up (here: " +
+                       std::to_string(clouddetect::available_cpus()) + ")")
+      ->envname("CLOUDDETECT_WORKERS")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 256));
   serve_cmd->add_option("--io-threads", serve.io_threads, "Network I/O threads")
-      ->envname("CLOUDDETECT_IO_THREADS")->capture_default_str()->check(CLI::Range(1, 64));
+      ->envname("CLOUDDETECT_IO_THREADS")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
   serve_cmd->add_option("--queue", serve.queue, "Requests that may wait for a worker; beyond it 503 at once")
-      ->envname("CLOUDDETECT_QUEUE")->capture_default_str()->check(CLI::Range(0, 100000));
+      ->envname("CLOUDDETECT_QUEUE")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
   serve_cmd->add_option("--max-body-bytes", serve.max_body_bytes, "Largest request body (413 beyond)")
-      ->envname("CLOUDDETECT_MAX_BODY_BYTES")->capture_default_str()->check(CLI::Range(1024LL, 1LL << 31));
+      ->envname("CLOUDDETECT_MAX_BODY_BYTES")
+      ->capture_default_str()
+      ->check(CLI::Range(1024LL, 1LL << 31));
   serve_cmd->add_option("--max-pixels", serve.max_pixels, "Largest image, width x height (413 beyond)")
-      ->envname("CLOUDDETECT_MAX_PIXELS")->capture_default_str()->check(CLI::Range(1LL, 1LL << 31));
+      ->envname("CLOUDDETECT_MAX_PIXELS")
+      ->capture_default_str()
+      ->check(CLI::Range(1LL, 1LL << 31));
   serve_cmd->add_option("--max-connections", serve.max_connections, "Open connections at most")
-      ->envname("CLOUDDETECT_MAX_CONNECTIONS")->capture_default_str()->check(CLI::Range(1, 1000000));
+      ->envname("CLOUDDETECT_MAX_CONNECTIONS")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
   serve_cmd->add_option("--header-timeout", serve.header_timeout_s, "Seconds to receive the request headers")
-      ->envname("CLOUDDETECT_HEADER_TIMEOUT")->capture_default_str()->check(CLI::Range(1, 3600));
+      ->envname("CLOUDDETECT_HEADER_TIMEOUT")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
   serve_cmd->add_option("--body-timeout", serve.body_timeout_s, "Seconds to receive the request body")
-      ->envname("CLOUDDETECT_BODY_TIMEOUT")->capture_default_str()->check(CLI::Range(1, 3600));
-  serve_cmd->add_option("--keepalive-timeout", serve.keepalive_timeout_s, "Seconds an idle keep-alive connection stays open")
-      ->envname("CLOUDDETECT_KEEPALIVE_TIMEOUT")->capture_default_str()->check(CLI::Range(1, 3600));
-  serve_cmd->add_option("--drain-seconds", serve.drain_seconds,
-                        "After SIGTERM: seconds to keep accepting while /readyz says 503")
-      ->envname("CLOUDDETECT_DRAIN_SECONDS")->capture_default_str()->check(CLI::Range(0, 600));
+      ->envname("CLOUDDETECT_BODY_TIMEOUT")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  serve_cmd
+      ->add_option("--keepalive-timeout", serve.keepalive_timeout_s, "Seconds an idle keep-alive connection stays open")
+      ->envname("CLOUDDETECT_KEEPALIVE_TIMEOUT")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  serve_cmd
+      ->add_option("--drain-seconds", serve.drain_seconds,
+                   "After SIGTERM: seconds to keep accepting while /readyz says 503")
+      ->envname("CLOUDDETECT_DRAIN_SECONDS")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 600));
   serve_cmd->add_option("--log-format", serve.log_format, "json | text")
-      ->envname("CLOUDDETECT_LOG_FORMAT")->capture_default_str()->check(CLI::IsMember({"json", "text"}));
+      ->envname("CLOUDDETECT_LOG_FORMAT")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"json", "text"}));
   serve_cmd->add_option("--api-key", serve.api_key, "If set, detection needs 'Authorization: Bearer <key>'")
       ->envname("CLOUDDETECT_API_KEY");
   serve_cmd->add_option("--api-key-file", serve.api_key_file, "Read the API key from this file (a mounted secret)")
-      ->envname("CLOUDDETECT_API_KEY_FILE")->check(CLI::ExistingFile);
+      ->envname("CLOUDDETECT_API_KEY_FILE")
+      ->check(CLI::ExistingFile);
   serve_cmd->add_flag("--protect-metrics", serve.protect_metrics, "With an API key, /metrics needs it too")
       ->envname("CLOUDDETECT_PROTECT_METRICS");
   serve_cmd->add_option("--cors-origins", serve.cors_origins, "Origins allowed by CORS (comma-separated)")
-      ->envname("CLOUDDETECT_CORS_ORIGINS")->delimiter(',');
+      ->envname("CLOUDDETECT_CORS_ORIGINS")
+      ->delimiter(',');
 
   clouddetect::DetectOptions detect;
   CLI::App* detect_cmd = app.add_subcommand("detect", "Detect objects in image files; prints the API's JSON");
@@ -94,40 +135,53 @@ int main(int argc, char** argv) {
   detect_cmd->add_option("images", detect.images, "Image files")->required()->check(CLI::ExistingFile);
   detect_cmd->add_option("--annotate", detect.annotate, "Write the image with boxes drawn to this JPEG (one image)");
   detect_cmd->add_option("--max-pixels", detect.max_pixels, "Largest image, width x height")
-      ->envname("CLOUDDETECT_MAX_PIXELS")->capture_default_str();
+      ->envname("CLOUDDETECT_MAX_PIXELS")
+      ->capture_default_str();
 
   clouddetect::BenchOptions bench;
   CLI::App* bench_cmd = app.add_subcommand("bench", "Time backends side by side on the same input");
   add_model_options(*bench_cmd, bench.model, false);
   bench.backends = clouddetect::available_backends();
-  bench_cmd->add_option("--backend,--backends", bench.backends, "Backends to compare, comma-separated (" + backend_list() + ")")
-      ->delimiter(',')->capture_default_str();
+  bench_cmd
+      ->add_option("--backend,--backends", bench.backends,
+                   "Backends to compare, comma-separated (" + backend_list() + ")")
+      ->delimiter(',')
+      ->capture_default_str();
   bench_cmd->add_option("--precision,--precisions", bench.precisions, "Precisions for the native backend (fp32,int8)")
-      ->delimiter(',')->capture_default_str();
+      ->delimiter(',')
+      ->capture_default_str();
   bench_cmd->add_option("--iterations", bench.iterations, "Timed forward passes per backend")
-      ->capture_default_str()->check(CLI::Range(1, 100000));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
   bench_cmd->add_option("--warmup", bench.warmup, "Untimed passes first")->capture_default_str();
   bench_cmd->add_option("--image", bench.image, "Input image (default: a coco128 image, else synthetic)");
   bench_cmd->add_flag("--accuracy", bench.accuracy, "Also measure mAP@0.5 on --dataset (always done for int8)");
   bench_cmd->add_option("--dataset", bench.dataset,
                         "Labelled images (images/ + labels/, YOLO format; default: $CLOUDDETECT_SHARED/data/coco128)");
   bench_cmd->add_option("--accuracy-conf", bench.accuracy_conf, "Confidence threshold for mAP")
-      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  bench_cmd->add_option("--calibration-images", bench.calibration_images,
-                        "int8 without a --calibration file: calibrate on the first N dataset images")
-      ->capture_default_str()->check(CLI::Range(1, 100000));
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  bench_cmd
+      ->add_option("--calibration-images", bench.calibration_images,
+                   "int8 without a --calibration file: calibrate on the first N dataset images")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
 
   clouddetect::CalibrateOptions calibrate;
   CLI::App* calibrate_cmd =
       app.add_subcommand("calibrate", "Measure the activation ranges int8 inference needs, on sample images");
   calibrate_cmd->add_option("--model", calibrate.model.model_dir, "Model folder: one .cfg, one .weights, one .names")
-      ->envname("CLOUDDETECT_MODEL")->capture_default_str();
+      ->envname("CLOUDDETECT_MODEL")
+      ->capture_default_str();
   calibrate_cmd->add_option("--resize", calibrate.model.resize, "auto | stretch | letterbox (as you will serve)")
-      ->envname("CLOUDDETECT_RESIZE")->capture_default_str()->check(CLI::IsMember({"auto", "stretch", "letterbox"}));
+      ->envname("CLOUDDETECT_RESIZE")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "stretch", "letterbox"}));
   calibrate_cmd->add_option("--images", calibrate.images,
                             "Folder of representative images (default: $CLOUDDETECT_SHARED/data/coco128/images)");
   calibrate_cmd->add_option("--limit", calibrate.limit, "Use the first N images (sorted by name)")
-      ->capture_default_str()->check(CLI::Range(1, 100000));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
   calibrate_cmd->add_option("--out", calibrate.out, "Output file (default: MODEL/activation-ranges.json)");
 
   std::string weights_cfg, weights_out;

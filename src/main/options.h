@@ -11,7 +11,7 @@ struct ModelOptions {
   std::string model_dir = "models/yolov3-tiny";
   std::string backend;  // empty = default_backend()
   std::string precision = "fp32";
-  std::string calibration;  // int8 activation ranges; empty = <model_dir>/activation-ranges.json
+  std::string calibration;      // int8 activation ranges; empty = <model_dir>/activation-ranges.json
   std::string resize = "auto";  // auto | stretch | letterbox
   float conf = 0.5f;
   float nms = 0.45f;

@@ -1,15 +1,15 @@
 // `clouddetect serve`: the HTTP server answers /healthz at once; the model loads and warms up
 // beside it, and only then does /readyz turn 200 (what Kubernetes' startup and readiness probes need).
-#include <atomic>
-#include <cctype>
-#include <fstream>
-#include <ctime>
-#include <memory>
-#include <thread>
-
-#include <opencv2/core/utility.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <cctype>
+#include <ctime>
+#include <fstream>
+#include <memory>
+#include <opencv2/core/utility.hpp>
+#include <thread>
 
 #include "core/cpu_quota.h"
 #include "core/error.h"
@@ -57,8 +57,8 @@ void log_event(spdlog::logger& logger, const std::string& format, const std::str
     char ts[32];
     std::time_t now = std::time(nullptr);
     std::strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-    logger.info("{{\"ts\":\"{}\",\"level\":\"info\",\"msg\":\"{}\"{}{}}}", ts, message,
-                json_fields.empty() ? "" : ",", json_fields);
+    logger.info("{{\"ts\":\"{}\",\"level\":\"info\",\"msg\":\"{}\"{}{}}}", ts, message, json_fields.empty() ? "" : ",",
+                json_fields);
   } else {
     logger.info("{} {}", message, json_fields);
   }

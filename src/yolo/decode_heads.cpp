@@ -12,8 +12,8 @@ inline float logistic(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
 }  // namespace
 
-Box get_yolo_box(const float* head, int anchor, int col, int row, int cells, const darknet::YoloParams& p,
-                 int grid_w, int grid_h, int input_w, int input_h) {
+Box get_yolo_box(const float* head, int anchor, int col, int row, int cells, const darknet::YoloParams& p, int grid_w,
+                 int grid_h, int input_w, int input_h) {
   // head points at this anchor's first channel; channel k of cell is head[k * cells + cell].
   const int cell = row * grid_w + col;
   const float s = p.scale_x_y;
@@ -58,8 +58,8 @@ void decode_heads(const darknet::Model& model, const std::vector<Tensor>& heads,
         float score = objectness * logistic(best_logit);
         if (score <= score_threshold) continue;
         out.push_back(Candidate{best_class, score,
-                                get_yolo_box(anchor_data, static_cast<int>(a), cell % grid_w, cell / grid_w, cells,
-                                             p, grid_w, grid_h, model.width, model.height)});
+                                get_yolo_box(anchor_data, static_cast<int>(a), cell % grid_w, cell / grid_w, cells, p,
+                                             grid_w, grid_h, model.width, model.height)});
       }
     }
   }

@@ -16,8 +16,8 @@ struct Candidate {
 };
 
 // darknet get_yolo_box: x = (col + sigmoid(tx)*s - (s-1)/2) / w, w = exp(tw) * anchor_w / input_w.
-Box get_yolo_box(const float* head, int anchor, int col, int row, int cells, const darknet::YoloParams& p,
-                 int grid_w, int grid_h, int input_w, int input_h);
+Box get_yolo_box(const float* head, int anchor, int col, int row, int cells, const darknet::YoloParams& p, int grid_w,
+                 int grid_h, int input_w, int input_h);
 
 // Appends the candidates of every head (heads[i] feeds model.yolo_layers()[i]) to `out`.
 void decode_heads(const darknet::Model& model, const std::vector<Tensor>& heads, float score_threshold,

@@ -29,11 +29,11 @@ TEST(DecodeHeads, DecodesOneCellAsDarknet) {
   std::fill(head.data.begin(), head.data.end(), -20.0f);  // nothing anywhere...
   const int cells = 16, entries = 8, anchor = 1, row = 2, col = 1, cell = row * 4 + col;
   float* a = head.data.data() + anchor * entries * cells;
-  a[0 * cells + cell] = 0.0f;              // sigmoid = 0.5 -> centre of the cell
+  a[0 * cells + cell] = 0.0f;  // sigmoid = 0.5 -> centre of the cell
   a[1 * cells + cell] = logit(0.25f);
-  a[2 * cells + cell] = std::log(2.0f);    // twice anchor 2's width (32)
-  a[3 * cells + cell] = 0.0f;              // anchor 2's height (16)
-  a[4 * cells + cell] = logit(0.9f);       // objectness
+  a[2 * cells + cell] = std::log(2.0f);     // twice anchor 2's width (32)
+  a[3 * cells + cell] = 0.0f;               // anchor 2's height (16)
+  a[4 * cells + cell] = logit(0.9f);        // objectness
   a[(5 + 2) * cells + cell] = logit(0.8f);  // class 2
   std::vector<Candidate> out;
   decode_heads(model, {head}, 0.5f, out);

@@ -4,17 +4,17 @@
 //   clouddetect_onednn_bench --layers MODEL_DIR [iterations=20]   (each conv alone, per layout)
 // A model folder without .weights (yolov3-tiny) runs with synthetic weights. Prints the median
 // and p90 wall ms per forward of each backend, and the median CPU ms of the calling thread
-// (with threads=1 all work runs there, so it is robust to other load on the machine). Set ONEDNN_VERBOSE=1 for per-primitive times.
+// (with threads=1 all work runs there, so it is robust to other load on the machine). Set ONEDNN_VERBOSE=1 for
+// per-primitive times.
+#include <omp.h>
+#include <time.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <random>
-
-#include <omp.h>
-#include <time.h>
-
 #include <opencv2/core/utility.hpp>
+#include <random>
 
 #include "backends/backend.h"
 #include "backends/onednn/layers/convolutional.h"
@@ -37,7 +37,8 @@ int bench_layers(const std::string& directory, int iterations) {
   using tag = dnnl::memory::format_tag;
   auto model = onednn::testing::load_test_model(directory);
   omp_set_num_threads(1);
-  const std::pair<const char*, tag> layouts[] = {{"nChw16c", tag::nChw16c}, {"nChw8c", tag::nChw8c}, {"nhwc", tag::nhwc}};
+  const std::pair<const char*, tag> layouts[] = {
+      {"nChw16c", tag::nChw16c}, {"nChw8c", tag::nChw8c}, {"nhwc", tag::nhwc}};
   double totals[3] = {0, 0, 0}, best_total = 0;
   std::printf("%-5s %-34s %9s %9s %9s\n", "layer", "conv", "nChw16c", "nChw8c", "nhwc");
   for (const darknet::Layer& layer : model->layers) {
@@ -123,9 +124,11 @@ int main(int argc, char** argv) {
       double median = ms[b][ms[b].size() / 2], p90 = ms[b][ms[b].size() * 9 / 10];
       double cpu = cpu_ms[b][cpu_ms[b].size() / 2], cpu_min = cpu_ms[b].front();
       if (b == 0) opencv_median = median, opencv_cpu = cpu;
-      std::printf("%-22s %-7s threads %d  wall median %8.2f ms  p90 %8.2f ms  speedup %.2fx | thread-cpu median %8.2f ms  speedup %.2fx  min %8.2f ms\n",
-                  model->name.c_str(), backends[b].first.c_str(), options.threads, median, p90, opencv_median / median,
-                  cpu, opencv_cpu / cpu, cpu_min);
+      std::printf(
+          "%-22s %-7s threads %d  wall median %8.2f ms  p90 %8.2f ms  speedup %.2fx | thread-cpu median %8.2f ms  "
+          "speedup %.2fx  min %8.2f ms\n",
+          model->name.c_str(), backends[b].first.c_str(), options.threads, median, p90, opencv_median / median, cpu,
+          opencv_cpu / cpu, cpu_min);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

@@ -37,10 +37,14 @@ std::vector<float> random_vector(std::size_t n, unsigned seed, float lo = -1.0f,
 
 float activate(float x, Activation a) {
   switch (a) {
-    case Activation::kLinear: return x;
-    case Activation::kLeaky: return x > 0 ? x : 0.1f * x;
-    case Activation::kRelu: return x > 0 ? x : 0;
-    case Activation::kLogistic: return 1.0f / (1.0f + std::exp(-x));
+    case Activation::kLinear:
+      return x;
+    case Activation::kLeaky:
+      return x > 0 ? x : 0.1f * x;
+    case Activation::kRelu:
+      return x > 0 ? x : 0;
+    case Activation::kLogistic:
+      return 1.0f / (1.0f + std::exp(-x));
   }
   return x;
 }
@@ -163,19 +167,19 @@ TEST_P(ConvolutionalTest, MatchesReferenceLoop) {
 
 INSTANTIATE_TEST_SUITE_P(
     Kinds, ConvolutionalTest,
-    ::testing::Values(ConvCase{3, 33, 31, 16, 3, 1, 1, 1, true, Activation::kLeaky},     // first layer
-                      ConvCase{3, 32, 32, 16, 3, 2, 1, 1, true, Activation::kLeaky},     // stride 2
-                      ConvCase{16, 20, 20, 32, 3, 1, 1, 1, true, Activation::kLeaky},    // 3x3
-                      ConvCase{48, 10, 10, 16, 1, 1, 0, 1, true, Activation::kLinear},   // pointwise
-                      ConvCase{8, 12, 12, 8, 1, 1, 0, 1, true, Activation::kLinear},     // 8 channels
-                      ConvCase{64, 12, 12, 64, 3, 1, 1, 64, true, Activation::kLeaky},   // depthwise
-                      ConvCase{48, 13, 13, 48, 3, 2, 1, 48, true, Activation::kLeaky},   // depthwise s2
-                      ConvCase{96, 10, 10, 96, 5, 1, 1, 96, true, Activation::kLeaky},   // depthwise 5x5
-                      ConvCase{16, 9, 9, 32, 3, 1, 1, 4, true, Activation::kRelu},       // grouped
-                      ConvCase{24, 7, 7, 255, 1, 1, 1, 1, false, Activation::kLinear},   // head, bias only
+    ::testing::Values(ConvCase{3, 33, 31, 16, 3, 1, 1, 1, true, Activation::kLeaky},    // first layer
+                      ConvCase{3, 32, 32, 16, 3, 2, 1, 1, true, Activation::kLeaky},    // stride 2
+                      ConvCase{16, 20, 20, 32, 3, 1, 1, 1, true, Activation::kLeaky},   // 3x3
+                      ConvCase{48, 10, 10, 16, 1, 1, 0, 1, true, Activation::kLinear},  // pointwise
+                      ConvCase{8, 12, 12, 8, 1, 1, 0, 1, true, Activation::kLinear},    // 8 channels
+                      ConvCase{64, 12, 12, 64, 3, 1, 1, 64, true, Activation::kLeaky},  // depthwise
+                      ConvCase{48, 13, 13, 48, 3, 2, 1, 48, true, Activation::kLeaky},  // depthwise s2
+                      ConvCase{96, 10, 10, 96, 5, 1, 1, 96, true, Activation::kLeaky},  // depthwise 5x5
+                      ConvCase{16, 9, 9, 32, 3, 1, 1, 4, true, Activation::kRelu},      // grouped
+                      ConvCase{24, 7, 7, 255, 1, 1, 1, 1, false, Activation::kLinear},  // head, bias only
                       ConvCase{24, 7, 7, 30, 3, 1, 1, 1, false, Activation::kLogistic},
-                      ConvCase{64, 13, 13, 48, 3, 1, 1, 1, true, Activation::kLeaky},    // Winograd 2x3
-                      ConvCase{128, 26, 26, 32, 3, 1, 1, 1, true, Activation::kLeaky},   // Winograd 4x3
+                      ConvCase{64, 13, 13, 48, 3, 1, 1, 1, true, Activation::kLeaky},   // Winograd 2x3
+                      ConvCase{128, 26, 26, 32, 3, 1, 1, 1, true, Activation::kLeaky},  // Winograd 4x3
                       ConvCase{32, 11, 9, 16, 3, 1, 1, 1, false, Activation::kLinear}));
 
 // Dense 3x3 stride-1 convolutions from 32 input channels up run as Winograd where oneDNN has it
@@ -223,9 +227,11 @@ std::vector<float> quantised_input(const Shape& s, std::vector<float>& scales, u
   scales.assign(static_cast<std::size_t>(s.c), 0.0f);
   for (std::size_t c = 0; c < scales.size(); ++c) {
     float largest = 0;
-    for (std::size_t i = 0; i < plane; ++i) largest = std::max(largest, std::abs(in[c * plane + i] *= (c % 5 + 1) / 5.0f));
+    for (std::size_t i = 0; i < plane; ++i)
+      largest = std::max(largest, std::abs(in[c * plane + i] *= (c % 5 + 1) / 5.0f));
     scales[c] = largest / 127.0f;
-    for (std::size_t i = 0; i < plane; ++i) in[c * plane + i] = std::nearbyint(in[c * plane + i] / scales[c]) * scales[c];
+    for (std::size_t i = 0; i < plane; ++i)
+      in[c * plane + i] = std::nearbyint(in[c * plane + i] / scales[c]) * scales[c];
   }
   return in;
 }
@@ -285,14 +291,14 @@ TEST_P(ConvolutionalInt8Test, MatchesReferenceLoopWithinQuantisation) {
 
 INSTANTIATE_TEST_SUITE_P(
     Kinds, ConvolutionalInt8Test,
-    ::testing::Values(ConvCase{3, 33, 31, 16, 3, 1, 1, 1, true, Activation::kLeaky},     // first layer
-                      ConvCase{3, 32, 32, 16, 3, 2, 1, 1, true, Activation::kLeaky},     // stride 2
-                      ConvCase{16, 20, 20, 32, 3, 1, 1, 1, true, Activation::kLeaky},    // 3x3
-                      ConvCase{48, 10, 10, 16, 1, 1, 0, 1, true, Activation::kLinear},   // pointwise
-                      ConvCase{64, 12, 12, 64, 3, 1, 1, 64, true, Activation::kLeaky},   // depthwise
-                      ConvCase{48, 13, 13, 48, 3, 2, 1, 48, true, Activation::kLeaky},   // depthwise s2
-                      ConvCase{96, 10, 10, 96, 5, 1, 1, 96, true, Activation::kLeaky},   // depthwise 5x5
-                      ConvCase{16, 9, 9, 32, 3, 1, 1, 4, true, Activation::kRelu},       // grouped
+    ::testing::Values(ConvCase{3, 33, 31, 16, 3, 1, 1, 1, true, Activation::kLeaky},      // first layer
+                      ConvCase{3, 32, 32, 16, 3, 2, 1, 1, true, Activation::kLeaky},      // stride 2
+                      ConvCase{16, 20, 20, 32, 3, 1, 1, 1, true, Activation::kLeaky},     // 3x3
+                      ConvCase{48, 10, 10, 16, 1, 1, 0, 1, true, Activation::kLinear},    // pointwise
+                      ConvCase{64, 12, 12, 64, 3, 1, 1, 64, true, Activation::kLeaky},    // depthwise
+                      ConvCase{48, 13, 13, 48, 3, 2, 1, 48, true, Activation::kLeaky},    // depthwise s2
+                      ConvCase{96, 10, 10, 96, 5, 1, 1, 96, true, Activation::kLeaky},    // depthwise 5x5
+                      ConvCase{16, 9, 9, 32, 3, 1, 1, 4, true, Activation::kRelu},        // grouped
                       ConvCase{24, 7, 7, 255, 1, 1, 1, 1, false, Activation::kLinear}));  // head
 
 // A fused [shortcut] in int8: the convolution adds into `from`'s s8 storage, at its scales.
@@ -307,7 +313,8 @@ TEST(ConvolutionalInt8Test, FusedShortcutMatchesReferenceLoop) {
     // The scales cover both `from` and the result, as calibration makes them.
     std::vector<float> scales_of_both = channel_scales(sum, layer.output);
     const std::vector<float> from_only = channel_scales(from, layer.output);
-    for (std::size_t c = 0; c < scales_of_both.size(); ++c) scales_of_both[c] = std::max(scales_of_both[c], from_only[c]);
+    for (std::size_t c = 0; c < scales_of_both.size(); ++c)
+      scales_of_both[c] = std::max(scales_of_both[c], from_only[c]);
     std::vector<float> from_quantised = from;
     const std::size_t plane = static_cast<std::size_t>(layer.output.h * layer.output.w);
     for (std::size_t i = 0; i < from_quantised.size(); ++i) {
@@ -440,7 +447,8 @@ TEST_P(RouteTest, MatchesReferenceLoop) {
     const std::vector<float> in = random_vector(static_cast<std::size_t>(c * h * w), 20 + static_cast<unsigned>(i));
     inputs.push_back(harness.input(in, Shape{c, h, w}, k.layout));
     const int part = c / k.groups;
-    expected.insert(expected.end(), in.begin() + part * k.group_id * h * w, in.begin() + part * (k.group_id + 1) * h * w);
+    expected.insert(expected.end(), in.begin() + part * k.group_id * h * w,
+                    in.begin() + part * (k.group_id + 1) * h * w);
     out_c += part;
   }
   layer.output = {out_c, h, w};
@@ -448,7 +456,7 @@ TEST_P(RouteTest, MatchesReferenceLoop) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Kinds, RouteTest,
-                         ::testing::Values(RouteCase{{128, 256}, 1, 0, tag::nChw16c},  // yolov3-tiny
+                         ::testing::Values(RouteCase{{128, 256}, 1, 0, tag::nChw16c},        // yolov3-tiny
                                            RouteCase{{96, 96, 96, 96}, 1, 0, tag::nChw16c},  // SPP
                                            RouteCase{{16, 24}, 1, 0, tag::nChw8c},
                                            RouteCase{{16, 8}, 1, 0, tag::nChw16c},  // unaligned concat

@@ -1,11 +1,11 @@
 #include "backends/onednn/onednn_backend.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
-
-#include <omp.h>
 
 #include "backends/onednn/layers/convolutional.h"
 #include "backends/onednn/layers/maxpool.h"
@@ -23,8 +23,8 @@ using dnnl::memory;
 using onednn::Plan;
 
 std::string where(const darknet::Layer& layer) {
-  return std::string("[") + darknet::to_string(layer.type) + "] layer " + std::to_string(layer.index) +
-         " (cfg line " + std::to_string(layer.line) + ")";
+  return std::string("[") + darknet::to_string(layer.type) + "] layer " + std::to_string(layer.index) + " (cfg line " +
+         std::to_string(layer.line) + ")";
 }
 
 // Union-find over layers whose int8 outputs share their scales: a fused shortcut's convolution,
@@ -163,7 +163,8 @@ class OnednnBackend final : public Backend {
         case darknet::LayerType::kDropout:
           break;
         case darknet::LayerType::kYolo:
-          if (layer.index == 0) throw Error(ErrorCode::kInvalidArgument, "native backend: " + where(layer) + " has no input layer");
+          if (layer.index == 0)
+            throw Error(ErrorCode::kInvalidArgument, "native backend: " + where(layer) + " has no input layer");
           break;
         default:
           throw Error(ErrorCode::kInvalidArgument, "native backend: unsupported layer type " +
@@ -176,9 +177,12 @@ class OnednnBackend final : public Backend {
   // The layers whose outputs `layer` reads.
   static std::vector<int> inputs_of(const darknet::Layer& layer) {
     switch (layer.type) {
-      case darknet::LayerType::kRoute: return layer.route.layers;
-      case darknet::LayerType::kShortcut: return {layer.index - 1, layer.shortcut.from};
-      default: return layer.index == 0 ? std::vector<int>{} : std::vector<int>{layer.index - 1};
+      case darknet::LayerType::kRoute:
+        return layer.route.layers;
+      case darknet::LayerType::kShortcut:
+        return {layer.index - 1, layer.shortcut.from};
+      default:
+        return layer.index == 0 ? std::vector<int>{} : std::vector<int>{layer.index - 1};
     }
   }
 
@@ -277,9 +281,9 @@ class OnednnBackend final : public Backend {
     std::vector<int> storage(n), last_read(n, -1);
     for (const darknet::Layer& layer : layers) {
       for (int input : inputs_of(layer)) readers.at(input).push_back(layer.index);
-      const bool alias = layer.type == darknet::LayerType::kDropout || layer.type == darknet::LayerType::kYolo ||
-                         (layer.type == darknet::LayerType::kRoute && layer.route.layers.size() == 1 &&
-                          layer.route.groups == 1);
+      const bool alias =
+          layer.type == darknet::LayerType::kDropout || layer.type == darknet::LayerType::kYolo ||
+          (layer.type == darknet::LayerType::kRoute && layer.route.layers.size() == 1 && layer.route.groups == 1);
       storage[layer.index] = alias && layer.index > 0 ? storage[inputs_of(layer)[0]] : layer.index;
     }
     for (const darknet::Layer& layer : layers) {
@@ -319,8 +323,8 @@ class OnednnBackend final : public Backend {
           const int shortcut = shortcut_of[layer.index];
           const darknet::Activation after_sum =
               shortcut >= 0 ? layers[shortcut].shortcut.activation : darknet::Activation::kLinear;
-          const bool quantised = int8 && onednn::scale_invariant(layer.convolutional.activation) &&
-                                 onednn::scale_invariant(after_sum);
+          const bool quantised =
+              int8 && onednn::scale_invariant(layer.convolutional.activation) && onednn::scale_invariant(after_sum);
           const memory::dims dst_dims = {1, layer.output.c, layer.output.h, layer.output.w};
           if (quantised) {
             onednn::Int8Scales int8_scales;
@@ -376,18 +380,18 @@ class OnednnBackend final : public Backend {
             const std::size_t channels = static_cast<std::size_t>(input.data.get_desc().dims()[1]);
             const Scales full = input.scales.size() == 1 ? Scales(channels, input.scales[0]) : input.scales;
             const std::size_t part = channels / static_cast<std::size_t>(layer.route.groups);
-            const auto first = full.begin() + static_cast<std::ptrdiff_t>(part * static_cast<std::size_t>(layer.route.group_id));
+            const auto first =
+                full.begin() + static_cast<std::ptrdiff_t>(part * static_cast<std::size_t>(layer.route.group_id));
             route_scales.insert(route_scales.end(), first, first + static_cast<std::ptrdiff_t>(part));
           }
           out = {onednn::make_route(plan_, layer, inputs), all_int8 ? route_scales : Scales{1.0f}};
           break;
         }
         case darknet::LayerType::kShortcut:
-          out = fused[layer.index]
-                    ? previous
-                    : Value{onednn::make_shortcut(plan_, layer, to_f32(previous).data,
-                                                  to_f32(outputs.at(layer.shortcut.from)).data),
-                            {1.0f}};
+          out = fused[layer.index] ? previous
+                                   : Value{onednn::make_shortcut(plan_, layer, to_f32(previous).data,
+                                                                 to_f32(outputs.at(layer.shortcut.from)).data),
+                                           {1.0f}};
           break;
         case darknet::LayerType::kDropout:  // identity at inference
         case darknet::LayerType::kYolo:     // the head is the previous layer's output, returned raw
@@ -434,7 +438,8 @@ class OnednnBackend final : public Backend {
 std::unique_ptr<Backend> make_onednn_backend(std::shared_ptr<const darknet::Model> model,
                                              const BackendOptions& options) {
   if (options.precision != "fp32" && options.precision != "int8") {
-    throw Error(ErrorCode::kInvalidArgument, "native backend supports precision fp32 and int8, not " + options.precision);
+    throw Error(ErrorCode::kInvalidArgument,
+                "native backend supports precision fp32 and int8, not " + options.precision);
   }
   try {
     return std::make_unique<OnednnBackend>(std::move(model), options,

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
-
 #include <opencv2/imgcodecs.hpp>
 
 #include "../tests/shared_data.h"
@@ -139,8 +138,9 @@ TEST(ActivationRangesTest, SavedFileLoadsOnlyForItsModel) {
     const auto& highest = ranges.channel_max[static_cast<std::size_t>(layer.index)];
     ASSERT_EQ(lowest.size(), static_cast<std::size_t>(layer.output.c));
     ASSERT_EQ(highest.size(), static_cast<std::size_t>(layer.output.c));
-    EXPECT_EQ(ranges.absmax[static_cast<std::size_t>(layer.index)],
-              std::max(-*std::min_element(lowest.begin(), lowest.end()), *std::max_element(highest.begin(), highest.end())));
+    EXPECT_EQ(
+        ranges.absmax[static_cast<std::size_t>(layer.index)],
+        std::max(-*std::min_element(lowest.begin(), lowest.end()), *std::max_element(highest.begin(), highest.end())));
     EXPECT_GT(ranges.absmax[static_cast<std::size_t>(layer.index)], 0.0f) << "layer " << layer.index;
   }
   const std::string path = ::testing::TempDir() + "/ranges.json";
@@ -149,7 +149,8 @@ TEST(ActivationRangesTest, SavedFileLoadsOnlyForItsModel) {
   EXPECT_EQ(loaded.model, ranges.model);
   EXPECT_EQ(loaded.channel_min, ranges.channel_min);
   EXPECT_EQ(loaded.channel_max, ranges.channel_max);
-  for (std::size_t i = 0; i < ranges.absmax.size(); ++i) EXPECT_NEAR(loaded.absmax[i], ranges.absmax[i], 1e-5f * ranges.absmax[i]);
+  for (std::size_t i = 0; i < ranges.absmax.size(); ++i)
+    EXPECT_NEAR(loaded.absmax[i], ranges.absmax[i], 1e-5f * ranges.absmax[i]);
   auto other = darknet::load_model(testing::model_dir("yolo-fastest-1.1-xl"));
   EXPECT_THROW(load_activation_ranges(path, *other), Error);
   EXPECT_THROW(load_activation_ranges(path + ".missing", *model), Error);

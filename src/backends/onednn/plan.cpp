@@ -55,8 +55,7 @@ memory Plan::new_view(const memory& source, const memory::desc& md) {
   return result;
 }
 
-void Plan::add(const dnnl::primitive& primitive, std::unordered_map<int, memory> args,
-               const memory::desc& scratchpad) {
+void Plan::add(const dnnl::primitive& primitive, std::unordered_map<int, memory> args, const memory::desc& scratchpad) {
   Step step{primitive, std::move(args), {}, scratchpad.get_size() > 0};
   scratchpad_bytes_ = std::max(scratchpad_bytes_, scratchpad.get_size());
   steps_.push_back(std::move(step));
@@ -121,8 +120,9 @@ void Plan::finalize(bool share_storage) {
         const bool overlap = !(last[j] < first[i] || last[i] < first[j]);
         const bool other_shared = share_storage && !padded(buffers_[j].memory.get_desc()) && first[j] >= 0;
         if (overlap || !other_shared) {
-          busy.emplace_back(buffers_[j].offset,
-                            buffers_[j].offset + (buffers_[j].memory.get_desc().get_size() + kAlign - 1) / kAlign * kAlign);
+          busy.emplace_back(
+              buffers_[j].offset,
+              buffers_[j].offset + (buffers_[j].memory.get_desc().get_size() + kAlign - 1) / kAlign * kAlign);
         }
       }
       std::sort(busy.begin(), busy.end());
@@ -191,8 +191,8 @@ int channel_block(const memory::desc& md) {
   using tag = memory::format_tag;
   const memory::dims dims = md.dims();
   if (dims.size() != 4) return 0;
-  const std::pair<tag, int> candidates[] = {{tag::nChw16c, 16}, {tag::nChw8c, 8}, {tag::nChw4c, 4},
-                                            {tag::nchw, 1}, {tag::nhwc, 1}};
+  const std::pair<tag, int> candidates[] = {
+      {tag::nChw16c, 16}, {tag::nChw8c, 8}, {tag::nChw4c, 4}, {tag::nchw, 1}, {tag::nhwc, 1}};
   for (const auto& [format, block] : candidates) {
     if (memory::desc(dims, md.data_type(), format) == md) return block;
   }
@@ -205,9 +205,14 @@ namespace clouddetect::onednn {
 
 void append_activation(dnnl::post_ops& ops, darknet::Activation activation) {
   switch (activation) {
-    case darknet::Activation::kLinear: return;
-    case darknet::Activation::kLeaky: ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.1f, 0.0f); return;
-    case darknet::Activation::kRelu: ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f); return;
+    case darknet::Activation::kLinear:
+      return;
+    case darknet::Activation::kLeaky:
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.1f, 0.0f);
+      return;
+    case darknet::Activation::kRelu:
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+      return;
     case darknet::Activation::kLogistic:
       ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_logistic, 0.0f, 0.0f);
       return;

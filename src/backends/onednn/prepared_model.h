@@ -10,9 +10,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <vector>
-
 #include <oneapi/dnnl/dnnl.hpp>
+#include <vector>
 
 #include "darknet/model.h"
 

@@ -1,9 +1,8 @@
 #include "backends/opencv/opencv_backend.h"
 
 #include <algorithm>
-#include <string>
-
 #include <opencv2/dnn.hpp>
+#include <string>
 
 #include "core/error.h"
 #include "darknet/weights_reader.h"
@@ -16,8 +15,8 @@ class OpenCvBackend final : public Backend {
   explicit OpenCvBackend(std::shared_ptr<const darknet::Model> model) : model_(std::move(model)) {
     std::vector<char> weights = darknet::serialize_weights(*model_);
     try {
-      net_ = cv::dnn::readNetFromDarknet(model_->cfg_text.data(), model_->cfg_text.size(), weights.data(),
-                                         weights.size());
+      net_ =
+          cv::dnn::readNetFromDarknet(model_->cfg_text.data(), model_->cfg_text.size(), weights.data(), weights.size());
       net_.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
       net_.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
     } catch (const cv::Exception& e) {

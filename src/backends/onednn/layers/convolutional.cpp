@@ -60,10 +60,9 @@ dnnl::convolution_forward::desc convolution_desc(const darknet::Layer& layer, co
   const auto& p = layer.convolutional;
   const memory::dim pad_b = std::max(0, (layer.output.h - 1) * p.stride + p.size - layer.input.h - p.padding);
   const memory::dim pad_r = std::max(0, (layer.output.w - 1) * p.stride + p.size - layer.input.w - p.padding);
-  return dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, algorithm,
-                                         src_md, any_desc(convolutional_weights_dims(layer), weights_type),
-                                         plain_desc({p.filters}), dst_md, {p.stride, p.stride},
-                                         {p.padding, p.padding}, {pad_b, pad_r});
+  return dnnl::convolution_forward::desc(
+      dnnl::prop_kind::forward_inference, algorithm, src_md, any_desc(convolutional_weights_dims(layer), weights_type),
+      plain_desc({p.filters}), dst_md, {p.stride, p.stride}, {p.padding, p.padding}, {pad_b, pad_r});
 }
 
 // The activation, and with `accumulate` the fused shortcut: sum into dst, then its activation.
@@ -98,8 +97,7 @@ memory append_convolution(Plan& plan, const dnnl::convolution_forward::primitive
 // separate in-place step. Its error on the heads stays below 1e-6 (parity_test).
 constexpr int kWinogradMinInputChannels = 32;
 
-std::optional<dnnl::convolution_forward::primitive_desc> winograd_convolution(Plan& plan,
-                                                                              const darknet::Layer& layer,
+std::optional<dnnl::convolution_forward::primitive_desc> winograd_convolution(Plan& plan, const darknet::Layer& layer,
                                                                               const memory::desc& src_md,
                                                                               const memory::desc& dst_md) {
   const auto& p = layer.convolutional;
@@ -116,8 +114,8 @@ std::optional<dnnl::convolution_forward::primitive_desc> winograd_convolution(Pl
 
 }  // namespace
 
-memory make_convolutional(Plan& plan, const PreparedConvolution& prepared, const memory& src,
-                          const memory* accumulate, darknet::Activation accumulate_activation) {
+memory make_convolutional(Plan& plan, const PreparedConvolution& prepared, const memory& src, const memory* accumulate,
+                          darknet::Activation accumulate_activation) {
   const darknet::Layer& layer = prepared.layer();
   const memory::dims src_dims = {1, layer.input.c, layer.input.h, layer.input.w};
   const memory::dims dst_dims = {1, layer.output.c, layer.output.h, layer.output.w};

@@ -2,9 +2,8 @@
 // weights and bias and the activation fused as an eltwise post-op.
 #pragma once
 
-#include <vector>
-
 #include <oneapi/dnnl/dnnl.hpp>
+#include <vector>
 
 #include "backends/onednn/plan.h"
 #include "backends/onednn/prepared_model.h"

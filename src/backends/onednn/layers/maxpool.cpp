@@ -12,9 +12,9 @@ memory make_maxpool(Plan& plan, const darknet::Layer& layer, const memory& src) 
   const int pad_l = p.padding / 2;
   const memory::dim pad_b = std::max(0, (layer.output.h - 1) * p.stride + p.size - layer.input.h - pad_l);
   const memory::dim pad_r = std::max(0, (layer.output.w - 1) * p.stride + p.size - layer.input.w - pad_l);
-  dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max,
-                                   src.get_desc(), any_desc(dst_dims, src.get_desc().data_type()), {p.stride, p.stride}, {p.size, p.size},
-                                   {pad_l, pad_l}, {pad_b, pad_r});
+  dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, src.get_desc(),
+                                   any_desc(dst_dims, src.get_desc().data_type()), {p.stride, p.stride},
+                                   {p.size, p.size}, {pad_l, pad_l}, {pad_b, pad_r});
   dnnl::pooling_forward::primitive_desc pd(desc, Plan::attr(), plan.engine());
   memory dst = plan.new_memory(pd.dst_desc());
   // Inference max pooling needs no workspace.

@@ -24,7 +24,8 @@ memory slice_channels(Plan& plan, const memory& src, memory::dim offset, memory:
   if (block == 16) tag = memory::format_tag::nChw16c;
   if (block == 8) tag = memory::format_tag::nChw8c;
   if (block == 4) tag = memory::format_tag::nChw4c;
-  if (block == 1 && memory::desc(dims, type, memory::format_tag::nhwc) == source.get_desc()) tag = memory::format_tag::nhwc;
+  if (block == 1 && memory::desc(dims, type, memory::format_tag::nhwc) == source.get_desc())
+    tag = memory::format_tag::nhwc;
   const memory::desc dense(slice_dims, type, tag);
   memory target = plan.new_memory(dense);
   dnnl::reorder::primitive_desc pd(plan.engine(), view, plan.engine(), dense, Plan::attr());

@@ -2,9 +2,8 @@
 // group `group_id` of `groups` of each listed layer is taken. A single whole layer is an alias.
 #pragma once
 
-#include <vector>
-
 #include <oneapi/dnnl/dnnl.hpp>
+#include <vector>
 
 #include "backends/onednn/plan.h"
 #include "darknet/model.h"
