@@ -1,7 +1,10 @@
 #include "eval/mean_ap.h"
 
 #include <algorithm>
+#include <random>
 #include <set>
+
+#include "core/error.h"
 
 namespace clouddetect::eval {
 
@@ -21,16 +24,19 @@ struct Ranked {
   const Box* box;
 };
 
-double average_precision(const std::vector<ImageResult>& images, int class_id, float iou_threshold) {
+// `images` are pointers so that a bootstrap sample can hold the same image more than once.
+using ImageSet = std::vector<const ImageResult*>;
+
+double average_precision(const ImageSet& images, int class_id, float iou_threshold) {
   std::size_t truth_count = 0;
   std::vector<std::vector<const GroundTruth*>> truth(images.size());
   std::vector<Ranked> ranked;
   for (std::size_t i = 0; i < images.size(); ++i) {
-    for (const GroundTruth& g : images[i].truth) {
+    for (const GroundTruth& g : images[i]->truth) {
       if (g.class_id == class_id) truth[i].push_back(&g);
     }
     truth_count += truth[i].size();
-    for (const Detection& d : images[i].detections) {
+    for (const Detection& d : images[i]->detections) {
       if (d.class_id == class_id) ranked.push_back({d.score, i, &d.box});
     }
   }
@@ -70,17 +76,48 @@ double average_precision(const std::vector<ImageResult>& images, int class_id, f
   return ap;
 }
 
-}  // namespace
-
-double mean_average_precision(const std::vector<ImageResult>& images, float iou_threshold) {
+double mean_average_precision(const ImageSet& images, float iou_threshold) {
   std::set<int> classes;
-  for (const ImageResult& image : images) {
-    for (const GroundTruth& g : image.truth) classes.insert(g.class_id);
+  for (const ImageResult* image : images) {
+    for (const GroundTruth& g : image->truth) classes.insert(g.class_id);
   }
   if (classes.empty()) return 0.0;
   double sum = 0.0;
   for (int class_id : classes) sum += average_precision(images, class_id, iou_threshold);
   return sum / static_cast<double>(classes.size());
+}
+
+}  // namespace
+
+double mean_average_precision(const std::vector<ImageResult>& images, float iou_threshold) {
+  ImageSet all;
+  for (const ImageResult& image : images) all.push_back(&image);
+  return mean_average_precision(all, iou_threshold);
+}
+
+Interval bootstrap_map_difference(const std::vector<ImageResult>& a, const std::vector<ImageResult>& b,
+                                  float iou_threshold, int resamples, unsigned seed) {
+  if (a.size() != b.size() || a.empty() || resamples < 1) {
+    throw Error(ErrorCode::kInvalidArgument, "bootstrap: both systems must be scored on the same, non-empty images");
+  }
+  std::mt19937 random(seed);
+  std::uniform_int_distribution<std::size_t> pick(0, a.size() - 1);
+  std::vector<double> differences;
+  ImageSet sample_a(a.size()), sample_b(b.size());
+  for (int r = 0; r < resamples; ++r) {
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      const std::size_t k = pick(random);
+      sample_a[i] = &a[k];
+      sample_b[i] = &b[k];
+    }
+    differences.push_back(mean_average_precision(sample_a, iou_threshold) -
+                          mean_average_precision(sample_b, iou_threshold));
+  }
+  std::sort(differences.begin(), differences.end());
+  auto quantile = [&](double q) {
+    return differences[static_cast<std::size_t>(q * static_cast<double>(differences.size() - 1) + 0.5)];
+  };
+  return {quantile(0.025), quantile(0.975)};
 }
 
 }  // namespace clouddetect::eval

@@ -18,4 +18,15 @@ struct ImageResult {
 
 double mean_average_precision(const std::vector<ImageResult>& images, float iou_threshold = 0.5f);
 
+// How far mAP(a) - mAP(b) can be trusted on this many images: a paired bootstrap (the images are
+// drawn with replacement `resamples` times and both systems scored on each draw; `a[i]` and `b[i]`
+// are the same image). Returns the central 95% of the differences. On the 128 coco128 images an
+// int8-sized change moves mAP@0.5 by about +-0.01, so a single difference says little without it.
+struct Interval {
+  double low = 0;
+  double high = 0;
+};
+Interval bootstrap_map_difference(const std::vector<ImageResult>& a, const std::vector<ImageResult>& b,
+                                  float iou_threshold = 0.5f, int resamples = 1000, unsigned seed = 1);
+
 }  // namespace clouddetect::eval

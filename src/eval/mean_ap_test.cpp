@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/error.h"
+
 namespace clouddetect::eval {
 namespace {
 
@@ -50,6 +52,47 @@ TEST(MeanAp, DuplicateIsAFalsePositiveAndIouThresholdApplies) {
   images[0].detections = {detection(0, 0.9f, 0, 0, 10, 10), detection(0, 0.8f, 0, 0, 10, 10),
                           detection(0, 0.7f, 50, 50, 10, 10)};
   EXPECT_NEAR(mean_average_precision(images), 0.5 * 1.0 + 0.5 * 2.0 / 3.0, 1e-12);
+}
+
+// n images of one object each; `b` misses it on every `miss_every`-th image.
+std::pair<std::vector<ImageResult>, std::vector<ImageResult>> one_object_each(int n, int miss_every) {
+  std::vector<ImageResult> a(static_cast<std::size_t>(n)), b(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    auto& image_a = a[static_cast<std::size_t>(i)];
+    auto& image_b = b[static_cast<std::size_t>(i)];
+    image_a.truth = image_b.truth = {truth(i % 3, 10, 10, 20, 20)};
+    image_a.detections = {detection(i % 3, 0.9f, 10, 10, 20, 20)};
+    if (i % miss_every != 0) image_b.detections = image_a.detections;
+  }
+  return {a, b};
+}
+
+TEST(BootstrapMapDifference, SameDetectionsGiveZero) {
+  auto [a, b] = one_object_each(40, 1000);
+  const Interval interval = bootstrap_map_difference(a, a, 0.5f, 200);
+  EXPECT_EQ(interval.low, 0.0);
+  EXPECT_EQ(interval.high, 0.0);
+}
+
+TEST(BootstrapMapDifference, CoversTheDifferenceAndNarrowsWithMoreImages) {
+  auto [a, b] = one_object_each(40, 4);  // b misses 10 of 40: mAP 1 vs 0.75
+  const double difference = mean_average_precision(a) - mean_average_precision(b);
+  EXPECT_NEAR(difference, 0.25, 0.02);
+  const Interval small = bootstrap_map_difference(a, b, 0.5f, 500);
+  EXPECT_LT(small.low, difference);
+  EXPECT_GT(small.high, difference);
+  EXPECT_GT(small.low, 0.0);
+  auto [a4, b4] = one_object_each(160, 4);
+  const Interval large = bootstrap_map_difference(a4, b4, 0.5f, 500);
+  // Four times the images: about half the width (the standard error goes as 1/sqrt(n)).
+  EXPECT_LT(large.high - large.low, 0.65 * (small.high - small.low));
+  EXPECT_GT(large.high - large.low, 0.35 * (small.high - small.low));
+}
+
+TEST(BootstrapMapDifference, RefusesDifferentImageCounts) {
+  auto [a, b] = one_object_each(10, 2);
+  b.pop_back();
+  EXPECT_THROW(bootstrap_map_difference(a, b), Error);
 }
 
 }  // namespace

@@ -30,7 +30,8 @@ struct Contender {
   std::unique_ptr<Backend> instance;
   std::vector<Tensor> heads;
   std::vector<double> ms;
-  double map50 = -1;  // < 0: not measured
+  double map50 = -1;                      // < 0: not measured
+  std::vector<eval::ImageResult> scored;  // per image, for the confidence interval of a drop
 };
 
 struct LabelledImage {
@@ -38,16 +39,17 @@ struct LabelledImage {
   std::vector<eval::GroundTruth> truth;
 };
 
-// The contender's mAP@0.5 on `images`: the whole pipeline (preprocess, backend, decode, NMS).
-double measure_map(const std::shared_ptr<const darknet::Model>& model, const Contender& contender,
-                   const DetectorOptions& detector_options, const std::vector<LabelledImage>& images) {
+// The contender's detections on `images`: the whole pipeline (preprocess, backend, decode, NMS).
+std::vector<eval::ImageResult> score_images(const std::shared_ptr<const darknet::Model>& model,
+                                            const Contender& contender, const DetectorOptions& detector_options,
+                                            const std::vector<LabelledImage>& images) {
   Detector detector(model, create_backend(contender.backend, model, contender.options), detector_options);
   std::vector<eval::ImageResult> results(images.size());
   for (std::size_t i = 0; i < images.size(); ++i) {
     results[i].truth = images[i].truth;
     results[i].detections = detector.detect(images[i].bgr);
   }
-  return eval::mean_average_precision(results, 0.5f);
+  return results;
 }
 
 double percentile(std::vector<double> values, double p) {
@@ -145,7 +147,10 @@ int run_bench(const BenchOptions& options) {
     detector_options.score_threshold = options.accuracy_conf;
     detector_options.nms_threshold = options.model.nms;
     detector_options.resize = resize;
-    for (auto& c : contenders) c.map50 = measure_map(model, c, detector_options, images);
+    for (auto& c : contenders) {
+      c.scored = score_images(model, c, detector_options, images);
+      c.map50 = eval::mean_average_precision(c.scored, 0.5f);
+    }
     std::cerr << "accuracy: mAP@0.5 on " << images.size() << " images of " << dataset << ", conf "
               << options.accuracy_conf << ", nms " << options.model.nms << "\n";
   }
@@ -156,29 +161,43 @@ int run_bench(const BenchOptions& options) {
   }
   const std::string input_size = std::to_string(model->width) + "x" + std::to_string(model->height);
   // The same backend's fp32 mAP, which a lower precision's drop is measured against.
-  auto fp32_map = [&](const Contender& c) {
+  auto fp32_of = [&](const Contender& c) -> const Contender* {
     for (const auto& other : contenders) {
-      if (other.backend == c.backend && other.precision == "fp32") return other.map50;
+      if (other.backend == c.backend && other.precision == "fp32") return &other;
     }
-    return -1.0;
+    return nullptr;
   };
-  for (const auto& c : contenders) {
+  auto fp32_map = [&](const Contender& c) { return fp32_of(c) ? fp32_of(c)->map50 : -1.0; };
+  // The 95% interval of each lower precision's drop (paired bootstrap over the images).
+  std::vector<eval::Interval> drop_interval(contenders.size());
+  for (std::size_t i = 0; i < contenders.size(); ++i) {
+    const Contender& c = contenders[i];
+    if (c.precision != "fp32" && c.map50 >= 0 && fp32_map(c) >= 0) {
+      drop_interval[i] = eval::bootstrap_map_difference(fp32_of(c)->scored, c.scored);
+    }
+  }
+  for (std::size_t i = 0; i < contenders.size(); ++i) {
+    const Contender& c = contenders[i];
     double median = percentile(c.ms, 50);
     // Printed by hand: Boost.JSON would write 116.73 as 1.1673E2.
-    char speedup[32] = "null", map50[32] = "null", drop[32] = "null";
+    char speedup[32] = "null", map50[32] = "null", drop[32] = "null", interval[64] = "null";
     if (opencv_median > 0) std::snprintf(speedup, sizeof(speedup), "%.2f", opencv_median / median);
     if (c.map50 >= 0) std::snprintf(map50, sizeof(map50), "%.4f", c.map50);
     if (c.map50 >= 0 && fp32_map(c) >= 0) std::snprintf(drop, sizeof(drop), "%.4f", fp32_map(c) - c.map50);
+    if (c.precision != "fp32" && c.map50 >= 0 && fp32_map(c) >= 0) {
+      std::snprintf(interval, sizeof(interval), "[%.4f,%.4f]", drop_interval[i].low, drop_interval[i].high);
+    }
     std::printf(
         "{\"backend\":\"%s\",\"precision\":\"%s\",\"model\":\"%s\",\"input\":\"%s\",\"threads\":%d,"
         "\"iterations\":%d,\"ms_median\":%.2f,\"ms_p90\":%.2f,\"speedup_vs_opencv\":%s,\"map50\":%s,"
-        "\"map50_drop_vs_fp32\":%s}\n",
+        "\"map50_drop_vs_fp32\":%s,\"map50_drop_ci95\":%s}\n",
         c.backend.c_str(), c.precision.c_str(), model->name.c_str(), input_size.c_str(), options.model.threads,
-        options.iterations, median, percentile(c.ms, 90), speedup, map50, drop);
+        options.iterations, median, percentile(c.ms, 90), speedup, map50, drop, interval);
   }
-  std::printf("\n%-8s %-9s %-22s %-8s %10s %10s %9s %8s %8s\n", "backend", "precision", "model", "input", "median ms",
-              "p90 ms", "speedup", "mAP@0.5", "drop");
-  for (const auto& c : contenders) {
+  std::printf("\n%-8s %-9s %-22s %-8s %10s %10s %9s %8s %8s  %s\n", "backend", "precision", "model", "input",
+              "median ms", "p90 ms", "speedup", "mAP@0.5", "drop", "drop 95% interval");
+  for (std::size_t i = 0; i < contenders.size(); ++i) {
+    const Contender& c = contenders[i];
     double median = percentile(c.ms, 50);
     std::printf("%-8s %-9s %-22s %-8s %10.2f %10.2f %8.2fx", c.backend.c_str(), c.precision.c_str(),
                 model->name.c_str(), input_size.c_str(), median, percentile(c.ms, 90),
@@ -191,6 +210,8 @@ int run_bench(const BenchOptions& options) {
       std::printf(" %8.4f", fp32_map(c) - c.map50);
     else
       std::printf(" %8s", "-");
+    if (c.precision != "fp32" && c.map50 >= 0 && fp32_map(c) >= 0)
+      std::printf("  [%.4f, %.4f]", drop_interval[i].low, drop_interval[i].high);
     std::printf("\n");
   }
   return 0;

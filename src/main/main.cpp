@@ -158,7 +158,9 @@ int main(int argc, char** argv) {
   bench_cmd->add_flag("--accuracy", bench.accuracy, "Also measure mAP@0.5 on --dataset (always done for int8)");
   bench_cmd->add_option("--dataset", bench.dataset,
                         "Labelled images (images/ + labels/, YOLO format; default: $CLOUDDETECT_SHARED/data/coco128)");
-  bench_cmd->add_option("--accuracy-conf", bench.accuracy_conf, "Confidence threshold for mAP")
+  bench_cmd
+      ->add_option("--accuracy-conf", bench.accuracy_conf,
+                   "Lowest confidence kept for mAP (darknet's `detector map`: 0.005)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
   bench_cmd

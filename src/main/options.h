@@ -56,7 +56,8 @@ struct BenchOptions {
   // mAP@0.5 of every contender on a labelled set (always when int8 is benchmarked).
   bool accuracy = false;
   std::string dataset;  // images/ + labels/; empty = $CLOUDDETECT_SHARED/data/coco128
-  float accuracy_conf = 0.25f;
+  // mAP integrates the whole precision-recall curve: darknet's `detector map` keeps boxes down to 0.005.
+  float accuracy_conf = 0.005f;
   int calibration_images = 32;  // int8 without a ranges file: calibrate on the first N dataset images
 };
 
