@@ -7,7 +7,7 @@ build_pkgs=(cmake g++ make pkg-config curl unzip ca-certificates
   libopencv-dev libboost1.81-dev libboost-json1.81-dev libspdlog-dev libcli11-dev libdnnl-dev libturbojpeg0-dev libpng-dev)
 test_pkgs=(libgtest-dev libgmock-dev python3 python3-opencv python3-numpy python3-pytest python3-yaml
   python3-jsonschema python3-flask python3-locust python3-matplotlib haproxy clang clang-format libclang-rt-14-dev
-  shellcheck chromium)
+  shellcheck chromium libxnnpack-dev libpthreadpool-dev libcpuinfo-dev)
 pkgs=("${build_pkgs[@]}")
 [ "$what" = test ] && pkgs+=("${test_pkgs[@]}")
 # Node.js may come from elsewhere (e.g. NodeSource, whose nodejs conflicts with Debian's npm): only

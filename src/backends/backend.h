@@ -44,7 +44,14 @@ class Backend {
   // output of the layer feeding the i-th [yolo] layer, shape {1, mask*(5+classes), h, w}.
   // Throws Error{kInternal} on a library failure.
   virtual void forward(const Tensor& input, std::vector<Tensor>& heads) = 0;
+
+  // The library kernels this instance runs, one per step, e.g. "jit_wino_4x3:avx512_core"; which
+  // ones a CPU gets decides the speed, so the service logs them. Empty when the library does not say.
+  virtual std::vector<std::string> kernels() const { return {}; }
 };
+
+// "name x count" for each distinct kernel, most used first.
+std::string summarize_kernels(const std::vector<std::string>& kernels);
 
 // The one place that lists backends. Throws Error{kInvalidArgument} naming available_backends()
 // for an unknown or unbuilt name, or a precision the backend does not support. No fallback.

@@ -1,4 +1,6 @@
 // The one place that lists backends.
+#include <algorithm>
+#include <map>
 #include <string>
 
 #include "backends/backend.h"
@@ -45,6 +47,18 @@ ActivationRanges measure_activation_ranges(std::shared_ptr<const darknet::Model>
   (void)model, (void)inputs, (void)threads;
   throw Error(ErrorCode::kInvalidArgument, "int8 calibration needs the native backend, which is not built");
 #endif
+}
+
+std::string summarize_kernels(const std::vector<std::string>& kernels) {
+  std::map<std::string, int> counts;
+  for (const std::string& kernel : kernels) ++counts[kernel];
+  std::vector<std::pair<std::string, int>> sorted(counts.begin(), counts.end());
+  std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::string summary;
+  for (const auto& [kernel, count] : sorted) {
+    summary += (summary.empty() ? "" : ", ") + kernel + " x" + std::to_string(count);
+  }
+  return summary;
 }
 
 }  // namespace clouddetect

@@ -33,6 +33,7 @@ class Detector {
   const std::vector<Tensor>& last_heads() const { return heads_; }
   const darknet::Model& model() const { return *model_; }
   Backend& backend() { return *backend_; }
+  const Backend& backend() const { return *backend_; }
 
  private:
   std::shared_ptr<const darknet::Model> model_;

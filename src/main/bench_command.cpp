@@ -117,6 +117,9 @@ int run_bench(const BenchOptions& options) {
       contender.options.precision = precision;
       if (precision == "int8") contender.options.activation_ranges = ranges;
       contender.instance = create_backend(backend, model, contender.options);
+      if (const auto kernels = contender.instance->kernels(); !kernels.empty()) {
+        std::cerr << backend << " " << precision << " kernels: " << summarize_kernels(kernels) << "\n";
+      }
       contenders.push_back(std::move(contender));
     }
   }

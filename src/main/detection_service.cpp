@@ -56,6 +56,10 @@ ActivationRanges calibrate_on_images(const std::shared_ptr<const darknet::Model>
   return measure_activation_ranges(model, inputs, options.threads);
 }
 
+std::string DetectionService::kernel_summary() const {
+  return summarize_kernels(detectors_.front()->backend().kernels());
+}
+
 api::DetectResponse to_response(const std::string& id, const std::vector<Detection>& detections,
                                 const std::vector<std::string>& class_names) {
   api::DetectResponse response;

@@ -41,6 +41,8 @@ class DetectionService {
   void warm_up();
 
   const darknet::Model& model() const { return *model_; }
+  // The backend's kernels (summarize_kernels); every worker runs the same ones.
+  std::string kernel_summary() const;
 
  private:
   std::shared_ptr<const darknet::Model> model_;

@@ -98,7 +98,8 @@ int run_serve(ServeOptions options) {
       server.set_ready(true);
       log_event(*logger, options.log_format, "ready",
                 "\"model\":\"" + model->name + "\",\"backend\":\"" + options.model.backend + "\",\"input\":" +
-                    std::to_string(model->width) + ",\"classes\":" + std::to_string(model->num_classes()));
+                    std::to_string(model->width) + ",\"classes\":" + std::to_string(model->num_classes()) +
+                    ",\"kernels\":\"" + service->kernel_summary() + "\"");
     } catch (...) {
       load_error = std::current_exception();
       server.shutdown();

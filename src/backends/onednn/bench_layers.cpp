@@ -2,6 +2,8 @@
 // product benchmark is `clouddetect bench`). Usage:
 //   clouddetect_onednn_bench MODEL_DIR [iterations=30] [threads=1]
 //   clouddetect_onednn_bench --layers MODEL_DIR [iterations=20]   (each conv alone, per layout)
+// --layers also times each convolution with XNNPACK (nhwc, its activation as a second operator)
+// when built with it (Debian libxnnpack-dev): the issue asks which library is fastest per layer.
 // A model folder without .weights (yolov3-tiny) runs with synthetic weights. Prints the median
 // and p90 wall ms per forward of each backend, and the median CPU ms of the calling thread
 // (with threads=1 all work runs there, so it is robust to other load on the machine). Set ONEDNN_VERBOSE=1 for
@@ -11,15 +13,21 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <opencv2/core/utility.hpp>
 #include <random>
+#include <stdexcept>
 
 #include "backends/backend.h"
 #include "backends/onednn/layers/convolutional.h"
 #include "backends/onednn/onednn_backend.h"
 #include "backends/onednn/test_models.h"
+
+#ifdef CLOUDDETECT_HAVE_XNNPACK
+#include <xnnpack.h>
+#endif
 
 using namespace clouddetect;
 
@@ -31,16 +39,72 @@ double thread_cpu_ms() {
   return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) * 1e-6;
 }
 
+#ifdef CLOUDDETECT_HAVE_XNNPACK
+// The convolution with XNNPACK (single thread, nhwc): minimum thread CPU ms, as below.
+double xnnpack_ms(const darknet::Layer& layer, int iterations) {
+  const auto& p = layer.convolutional;
+  const int group_in = layer.input.c / p.groups, group_out = p.filters / p.groups;
+  // Our folded weights are [filters][c/groups][ky][kx]; XNNPACK wants [filters][ky][kx][c/groups].
+  const std::vector<float> oihw = onednn::fold_batch_norm_weights(layer);
+  std::vector<float> ohwi(oihw.size());
+  for (int o = 0; o < p.filters; ++o)
+    for (int i = 0; i < group_in; ++i)
+      for (int y = 0; y < p.size; ++y)
+        for (int x = 0; x < p.size; ++x)
+          ohwi[((static_cast<std::size_t>(o) * p.size + y) * p.size + x) * group_in + i] =
+              oihw[((static_cast<std::size_t>(o) * group_in + i) * p.size + y) * p.size + x];
+  const std::vector<float> bias = onednn::fold_batch_norm_bias(layer);
+  std::vector<float> input(static_cast<std::size_t>(layer.input.size()), 0.5f);
+  std::vector<float> output(static_cast<std::size_t>(layer.output.size()));
+  const auto pad_end =
+      static_cast<uint32_t>(std::max(0, (layer.output.h - 1) * p.stride + p.size - layer.input.h - p.padding));
+  const float output_min = p.activation == darknet::Activation::kRelu ? 0.0f : -INFINITY;
+  xnn_operator_t convolution = nullptr, activation = nullptr;
+  if (xnn_create_convolution2d_nhwc_f32(p.padding, pad_end, pad_end, p.padding, p.size, p.size, p.stride, p.stride, 1,
+                                        1, p.groups, group_in, group_out, layer.input.c, p.filters, ohwi.data(),
+                                        bias.data(), output_min, INFINITY, 0, &convolution) != xnn_status_success ||
+      xnn_setup_convolution2d_nhwc_f32(convolution, 1, layer.input.h, layer.input.w, input.data(), output.data(),
+                                       nullptr) != xnn_status_success) {
+    throw std::runtime_error("XNNPACK refused the convolution of layer " + std::to_string(layer.index));
+  }
+  const std::size_t pixels = static_cast<std::size_t>(layer.output.h * layer.output.w);
+  if (p.activation == darknet::Activation::kLeaky) {
+    xnn_create_leaky_relu_nc_f32(p.filters, p.filters, p.filters, 0.1f, 0, &activation);
+    xnn_setup_leaky_relu_nc_f32(activation, pixels, output.data(), output.data(), nullptr);
+  } else if (p.activation == darknet::Activation::kLogistic) {
+    xnn_create_sigmoid_nc_f32(p.filters, p.filters, p.filters, 0, &activation);
+    xnn_setup_sigmoid_nc_f32(activation, pixels, output.data(), output.data(), nullptr);
+  }
+  double best = 1e9;
+  for (int i = 0; i < iterations; ++i) {
+    const double start = thread_cpu_ms();
+    xnn_run_operator(convolution, nullptr);
+    if (activation) xnn_run_operator(activation, nullptr);
+    best = std::min(best, thread_cpu_ms() - start);
+  }
+  xnn_delete_operator(convolution);
+  if (activation) xnn_delete_operator(activation);
+  return best;
+}
+#endif
+
 // Each convolution of the model alone, in each activation layout: the minimum thread CPU ms over
-// `iterations` runs (the minimum is the least disturbed by other load on the machine).
+// `iterations` runs (the minimum is the least disturbed by other load on the machine). The
+// nChw16c/nChw8c columns are what the backend runs (Winograd where it chooses it).
 int bench_layers(const std::string& directory, int iterations) {
   using tag = dnnl::memory::format_tag;
   auto model = onednn::testing::load_test_model(directory);
   omp_set_num_threads(1);
   const std::pair<const char*, tag> layouts[] = {
       {"nChw16c", tag::nChw16c}, {"nChw8c", tag::nChw8c}, {"nhwc", tag::nhwc}};
-  double totals[3] = {0, 0, 0}, best_total = 0;
-  std::printf("%-5s %-34s %9s %9s %9s\n", "layer", "conv", "nChw16c", "nChw8c", "nhwc");
+  double totals[3] = {0, 0, 0}, best_total = 0, xnnpack_total = 0;
+#ifdef CLOUDDETECT_HAVE_XNNPACK
+  if (xnn_initialize(nullptr) != xnn_status_success) throw std::runtime_error("xnn_initialize failed");
+  const char* xnnpack_column = "xnnpack";
+#else
+  const char* xnnpack_column = "(no xnnpack)";
+#endif
+  std::printf("%-5s %-34s %9s %9s %9s %9s\n", "layer", "conv", "nChw16c", "nChw8c", "nhwc", xnnpack_column);
   for (const darknet::Layer& layer : model->layers) {
     if (layer.type != darknet::LayerType::kConvolutional) continue;
     onednn::PreparedConvolution prepared(layer);
@@ -70,9 +134,15 @@ int bench_layers(const std::string& directory, int iterations) {
     char name[64];
     std::snprintf(name, sizeof name, "%dx%dx%d k%d s%d g%d -> %d", layer.input.c, layer.input.h, layer.input.w, p.size,
                   p.stride, p.groups, p.filters);
-    std::printf("%-5d %-34s %9.3f %9.3f %9.3f\n", layer.index, name, ms[0], ms[1], ms[2]);
+    double xnnpack = 0;
+#ifdef CLOUDDETECT_HAVE_XNNPACK
+    xnnpack = xnnpack_ms(layer, iterations);
+#endif
+    xnnpack_total += xnnpack;
+    std::printf("%-5d %-34s %9.3f %9.3f %9.3f %9.3f\n", layer.index, name, ms[0], ms[1], ms[2], xnnpack);
   }
-  std::printf("%-40s %9.3f %9.3f %9.3f   best per layer %.3f\n", "total", totals[0], totals[1], totals[2], best_total);
+  std::printf("%-40s %9.3f %9.3f %9.3f %9.3f   best oneDNN per layer %.3f\n", "total", totals[0], totals[1], totals[2],
+              xnnpack_total, best_total);
   return 0;
 }
 

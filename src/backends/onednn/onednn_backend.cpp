@@ -76,6 +76,7 @@ class OnednnBackend final : public Backend {
   }
 
   std::string_view name() const override { return "native"; }
+  std::vector<std::string> kernels() const override { return plan_.implementations(); }
 
   void forward(const Tensor& input, std::vector<Tensor>& heads) override {
     const memory::dims& dims = input_dims_;
