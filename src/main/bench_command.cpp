@@ -29,7 +29,8 @@ struct Contender {
   BackendOptions options;
   std::unique_ptr<Backend> instance;
   std::vector<Tensor> heads;
-  std::vector<double> ms;
+  std::vector<double> ms;                 // interleaved with the others
+  std::vector<double> ms_alone;           // before the others ran (see run_bench)
   double map50 = -1;                      // < 0: not measured
   std::vector<eval::ImageResult> scored;  // per image, for the confidence interval of a drop
 };
@@ -106,8 +107,23 @@ int run_bench(const BenchOptions& options) {
     }
   }
 
+  image::Preprocessor preprocessor(model->width, model->height, resize);
+  Tensor input;
+  preprocessor.run(bench_image(options.image, *model), input);
+  auto time_forward = [&](Contender& c, std::vector<double>& ms) {
+    const auto start = std::chrono::steady_clock::now();
+    c.instance->forward(input, c.heads);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  };
+
+  // First each contender alone, created and timed one after the other, the OpenCV reference first
+  // (before any other instance exists). Measured: OpenCV's yolov3-tiny takes 99 ms alone and in
+  // Python but 130 ms interleaved with a native fp32 instance in the same process (a memory-layout
+  // effect; the native times do not move), so the speed-up is taken against each one's faster mode.
   std::vector<Contender> contenders;
-  for (const std::string& backend : options.backends) {
+  std::vector<std::string> backends = options.backends;
+  std::stable_partition(backends.begin(), backends.end(), [](const std::string& b) { return b == "opencv"; });
+  for (const std::string& backend : backends) {
     for (const std::string& precision : options.precisions) {
       if (backend == "opencv" && precision != "fp32") continue;  // OpenCV runs fp32 only
       Contender contender;
@@ -120,23 +136,21 @@ int run_bench(const BenchOptions& options) {
       if (const auto kernels = contender.instance->kernels(); !kernels.empty()) {
         std::cerr << backend << " " << precision << " kernels: " << summarize_kernels(kernels) << "\n";
       }
+      std::vector<double> unused;
+      for (int i = 0; i < options.warmup; ++i) time_forward(contender, unused);
+      for (int i = 0; i < options.iterations; ++i) time_forward(contender, contender.ms_alone);
       contenders.push_back(std::move(contender));
     }
   }
   if (contenders.empty()) throw Error(ErrorCode::kInvalidArgument, "nothing to benchmark");
 
-  image::Preprocessor preprocessor(model->width, model->height, resize);
-  Tensor input;
-  preprocessor.run(bench_image(options.image, *model), input);
+  // Then all of them interleaved, so that a change in the machine's load hits every one alike.
+  std::vector<double> unused;
   for (int i = 0; i < options.warmup; ++i) {
-    for (auto& c : contenders) c.instance->forward(input, c.heads);
+    for (auto& c : contenders) time_forward(c, unused);
   }
   for (int i = 0; i < options.iterations; ++i) {
-    for (auto& c : contenders) {
-      auto start = std::chrono::steady_clock::now();
-      c.instance->forward(input, c.heads);
-      c.ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-    }
+    for (auto& c : contenders) time_forward(c, c.ms);
   }
 
   if (accuracy) {
@@ -158,9 +172,11 @@ int run_bench(const BenchOptions& options) {
               << options.accuracy_conf << ", nms " << options.model.nms << "\n";
   }
 
+  // Each contender's faster mode (alone or interleaved): the speed-up never rests on a slow reference.
+  auto best_median = [](const Contender& c) { return std::min(percentile(c.ms, 50), percentile(c.ms_alone, 50)); };
   double opencv_median = 0;
   for (const auto& c : contenders) {
-    if (c.backend == "opencv") opencv_median = percentile(c.ms, 50);
+    if (c.backend == "opencv") opencv_median = best_median(c);
   }
   const std::string input_size = std::to_string(model->width) + "x" + std::to_string(model->height);
   // The same backend's fp32 mAP, which a lower precision's drop is measured against.
@@ -184,7 +200,7 @@ int run_bench(const BenchOptions& options) {
     double median = percentile(c.ms, 50);
     // Printed by hand: Boost.JSON would write 116.73 as 1.1673E2.
     char speedup[32] = "null", map50[32] = "null", drop[32] = "null", interval[64] = "null";
-    if (opencv_median > 0) std::snprintf(speedup, sizeof(speedup), "%.2f", opencv_median / median);
+    if (opencv_median > 0) std::snprintf(speedup, sizeof(speedup), "%.2f", opencv_median / best_median(c));
     if (c.map50 >= 0) std::snprintf(map50, sizeof(map50), "%.4f", c.map50);
     if (c.map50 >= 0 && fp32_map(c) >= 0) std::snprintf(drop, sizeof(drop), "%.4f", fp32_map(c) - c.map50);
     if (c.precision != "fp32" && c.map50 >= 0 && fp32_map(c) >= 0) {
@@ -192,19 +208,19 @@ int run_bench(const BenchOptions& options) {
     }
     std::printf(
         "{\"backend\":\"%s\",\"precision\":\"%s\",\"model\":\"%s\",\"input\":\"%s\",\"threads\":%d,"
-        "\"iterations\":%d,\"ms_median\":%.2f,\"ms_p90\":%.2f,\"speedup_vs_opencv\":%s,\"map50\":%s,"
-        "\"map50_drop_vs_fp32\":%s,\"map50_drop_ci95\":%s}\n",
+        "\"iterations\":%d,\"ms_median\":%.2f,\"ms_p90\":%.2f,\"ms_median_alone\":%.2f,\"speedup_vs_opencv\":%s,"
+        "\"map50\":%s,\"map50_drop_vs_fp32\":%s,\"map50_drop_ci95\":%s}\n",
         c.backend.c_str(), c.precision.c_str(), model->name.c_str(), input_size.c_str(), options.model.threads,
-        options.iterations, median, percentile(c.ms, 90), speedup, map50, drop, interval);
+        options.iterations, median, percentile(c.ms, 90), percentile(c.ms_alone, 50), speedup, map50, drop, interval);
   }
-  std::printf("\n%-8s %-9s %-22s %-8s %10s %10s %9s %8s %8s  %s\n", "backend", "precision", "model", "input",
-              "median ms", "p90 ms", "speedup", "mAP@0.5", "drop", "drop 95% interval");
+  std::printf("\n%-8s %-9s %-22s %-8s %10s %10s %10s %9s %8s %8s  %s\n", "backend", "precision", "model", "input",
+              "median ms", "p90 ms", "alone ms", "speedup", "mAP@0.5", "drop", "drop 95% interval");
   for (std::size_t i = 0; i < contenders.size(); ++i) {
     const Contender& c = contenders[i];
     double median = percentile(c.ms, 50);
-    std::printf("%-8s %-9s %-22s %-8s %10.2f %10.2f %8.2fx", c.backend.c_str(), c.precision.c_str(),
-                model->name.c_str(), input_size.c_str(), median, percentile(c.ms, 90),
-                opencv_median > 0 ? opencv_median / median : 0.0);
+    std::printf("%-8s %-9s %-22s %-8s %10.2f %10.2f %10.2f %8.2fx", c.backend.c_str(), c.precision.c_str(),
+                model->name.c_str(), input_size.c_str(), median, percentile(c.ms, 90), percentile(c.ms_alone, 50),
+                opencv_median > 0 ? opencv_median / best_median(c) : 0.0);
     if (c.map50 >= 0)
       std::printf(" %8.4f", c.map50);
     else

@@ -56,6 +56,22 @@ def bench(*args):
     return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
 
 
+def test_bench_lines_and_speedup_against_each_ones_faster_mode():
+    """One JSON line per backend with the fields of the issue; each contender is timed alone and
+    interleaved, and the speed-up is OpenCV's faster median over the contender's faster median."""
+    rows = bench("--backend", "native,opencv")
+    assert [r["backend"] for r in rows] == ["opencv", "native"]  # the reference is created and timed first
+    for r in rows:
+        assert {"backend", "precision", "model", "input", "threads", "ms_median", "ms_p90", "ms_median_alone",
+                "speedup_vs_opencv"} <= set(r)
+        assert r["model"] == "yolo-fastest-1.1-xl" and r["input"] == "320x320" and r["threads"] == 1
+        assert 0 < r["ms_median"] <= r["ms_p90"] and r["ms_median_alone"] > 0
+    opencv, native = rows
+    best = lambda r: min(r["ms_median"], r["ms_median_alone"])  # noqa: E731
+    assert opencv["speedup_vs_opencv"] == pytest.approx(1.0)
+    assert native["speedup_vs_opencv"] == pytest.approx(best(opencv) / best(native), rel=0.01, abs=0.01)
+
+
 def test_bench_map_is_the_same_score_as_the_python_tool(truth):
     """The benchmark's own mAP (C++) scores detections as tools/eval does. The CLI rounds boxes to
     whole pixels and the benchmark does not, hence the small tolerance."""
