@@ -117,9 +117,10 @@ int run_bench(const BenchOptions& options) {
   };
 
   // First each contender alone, created and timed one after the other, the OpenCV reference first
-  // (before any other instance exists). Measured: OpenCV's yolov3-tiny takes 99 ms alone and in
-  // Python but 130 ms interleaved with a native fp32 instance in the same process (a memory-layout
-  // effect; the native times do not move), so the speed-up is taken against each one's faster mode.
+  // (before any other instance exists), then all interleaved. OpenCV's own speed moves with the
+  // state of the process, not with our code (yolov3-tiny: 98-102 ms or 131-134 ms, alone or
+  // interleaved, depending on the run; 100 ms in Python), so the speed-up is taken between each
+  // one's faster median and never rests on a slow reference.
   std::vector<Contender> contenders;
   std::vector<std::string> backends = options.backends;
   std::stable_partition(backends.begin(), backends.end(), [](const std::string& b) { return b == "opencv"; });

@@ -1,5 +1,5 @@
 // The native backend: a darknet::Model executed on oneDNN primitives: fp32 (blocked layouts), or
-// int8 (nhwc; s8 activations at per-tensor scales from ActivationRanges, s8 weights at per-channel
+// int8 (nhwc; s8 activations at per-channel scales from ActivationRanges, s8 weights at per-channel
 // scales, heads and any layer that cannot run on scaled integers in fp32).
 //
 // Threading and lifetime: the folded, reordered weights are prepared once per Model and shared
