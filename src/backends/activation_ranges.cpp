@@ -1,6 +1,7 @@
-// The calibration file of int8 inference: {"format": "clouddetect-activation-ranges", "version": 1,
-// "model": "...", "images": N, "absmax": [one per layer], "channel_min" and "channel_max":
-// [[one per channel] per layer]}.
+// The calibration file of int8 inference: {"format": "clouddetect-activation-ranges", "version": 2,
+// "model": "...", "images": N, "absmax": [one per layer], "channel_min", "channel_max",
+// "channel_peak_mean" and "channel_peak_sd": [[one per channel] per layer]}. Version 1 (no peak
+// statistics) is refused with the command that replaces it.
 #include <boost/json.hpp>
 #include <cmath>
 #include <fstream>
@@ -13,7 +14,8 @@ namespace clouddetect {
 
 namespace {
 constexpr const char* kFormat = "clouddetect-activation-ranges";
-}
+constexpr int kVersion = 2;
+}  // namespace
 
 void save_activation_ranges(const ActivationRanges& ranges, const std::string& path) {
   auto to_array = [](const std::vector<float>& values) {
@@ -27,12 +29,14 @@ void save_activation_ranges(const ActivationRanges& ranges, const std::string& p
     return array;
   };
   boost::json::object root{{"format", kFormat},
-                           {"version", 1},
+                           {"version", kVersion},
                            {"model", ranges.model},
                            {"images", ranges.images},
                            {"absmax", to_array(ranges.absmax)},
                            {"channel_min", to_arrays(ranges.channel_min)},
-                           {"channel_max", to_arrays(ranges.channel_max)}};
+                           {"channel_max", to_arrays(ranges.channel_max)},
+                           {"channel_peak_mean", to_arrays(ranges.channel_peak_mean)},
+                           {"channel_peak_sd", to_arrays(ranges.channel_peak_sd)}};
   std::ofstream out(path);
   out << boost::json::serialize(root) << "\n";
   if (!out.flush()) throw Error(ErrorCode::kInvalidArgument, "cannot write " + path);
@@ -54,15 +58,23 @@ ActivationRanges load_activation_ranges(const std::string& path, const darknet::
   const auto* format = object.if_contains("format");
   if (!format || !format->is_string() || format->as_string() != kFormat)
     throw bad(std::string("not a ") + kFormat + " file");
+  const auto* version = object.if_contains("version");
+  if (!version || !version->is_int64() || version->as_int64() != kVersion) {
+    throw bad("version " + (version ? boost::json::serialize(*version) : std::string("none")) + ", not " +
+              std::to_string(kVersion) + ": made by an older clouddetect, run `clouddetect calibrate` again");
+  }
   ActivationRanges ranges;
   const auto* name = object.if_contains("model");
   const auto* images = object.if_contains("images");
   const auto* absmax = object.if_contains("absmax");
   const auto* channel_min = object.if_contains("channel_min");
   const auto* channel_max = object.if_contains("channel_max");
+  const auto* peak_mean = object.if_contains("channel_peak_mean");
+  const auto* peak_sd = object.if_contains("channel_peak_sd");
   if (!name || !name->is_string() || !images || !images->is_int64() || !absmax || !absmax->is_array() || !channel_min ||
-      !channel_min->is_array() || !channel_max || !channel_max->is_array()) {
-    throw bad("needs model, images, absmax, channel_min and channel_max");
+      !channel_min->is_array() || !channel_max || !channel_max->is_array() || !peak_mean || !peak_mean->is_array() ||
+      !peak_sd || !peak_sd->is_array()) {
+    throw bad("needs model, images, absmax, channel_min, channel_max, channel_peak_mean and channel_peak_sd");
   }
   ranges.model = std::string(name->as_string());
   ranges.images = static_cast<int>(images->as_int64());
@@ -80,19 +92,26 @@ ActivationRanges load_activation_ranges(const std::string& path, const darknet::
   ranges.absmax = read_array(*absmax);
   for (const auto& layer : channel_min->as_array()) ranges.channel_min.push_back(read_array(layer));
   for (const auto& layer : channel_max->as_array()) ranges.channel_max.push_back(read_array(layer));
+  for (const auto& layer : peak_mean->as_array()) ranges.channel_peak_mean.push_back(read_array(layer));
+  for (const auto& layer : peak_sd->as_array()) ranges.channel_peak_sd.push_back(read_array(layer));
   if (ranges.model != model.name || ranges.absmax.size() != model.layers.size() ||
-      ranges.channel_min.size() != model.layers.size() || ranges.channel_max.size() != model.layers.size()) {
+      ranges.channel_min.size() != model.layers.size() || ranges.channel_max.size() != model.layers.size() ||
+      ranges.channel_peak_mean.size() != model.layers.size() || ranges.channel_peak_sd.size() != model.layers.size()) {
     throw bad("measured on " + ranges.model + " (" + std::to_string(ranges.absmax.size()) + " layers), not on " +
               model.name + " (" + std::to_string(model.layers.size()) + " layers)");
   }
   for (const darknet::Layer& layer : model.layers) {
     const auto index = static_cast<std::size_t>(layer.index);
     const auto channels = static_cast<std::size_t>(layer.output.c);
-    if (ranges.channel_min[index].size() != channels || ranges.channel_max[index].size() != channels) {
+    if (ranges.channel_min[index].size() != channels || ranges.channel_max[index].size() != channels ||
+        ranges.channel_peak_mean[index].size() != channels || ranges.channel_peak_sd[index].size() != channels) {
       throw bad("layer " + std::to_string(layer.index) + " has " + std::to_string(layer.output.c) + " channels");
     }
     for (std::size_t c = 0; c < channels; ++c) {
       if (ranges.channel_min[index][c] > ranges.channel_max[index][c]) throw bad("a channel's min exceeds its max");
+      if (ranges.channel_peak_mean[index][c] < 0 || ranges.channel_peak_sd[index][c] < 0) {
+        throw bad("a channel's peak statistics are negative");
+      }
     }
   }
   return ranges;

@@ -24,6 +24,10 @@ struct ActivationRanges {
   std::vector<float> absmax;                    // per layer: the largest |value| of any channel
   std::vector<std::vector<float>> channel_min;  // per layer, one per output channel
   std::vector<std::vector<float>> channel_max;
+  // Per layer and channel, the mean and standard deviation over the images of each image's largest
+  // |value|: how far the maximum moves from image to image. Empty in files from before they were kept.
+  std::vector<std::vector<float>> channel_peak_mean;
+  std::vector<std::vector<float>> channel_peak_sd;
   int images = 0;  // how many images were measured
 };
 

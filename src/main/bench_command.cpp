@@ -32,6 +32,7 @@ struct Contender {
   std::vector<double> ms;                 // interleaved with the others
   std::vector<double> ms_alone;           // before the others ran (see run_bench)
   double map50 = -1;                      // < 0: not measured
+  double head_error = -1;                 // mean relative L2 error of the raw heads vs the same backend's fp32
   std::vector<eval::ImageResult> scored;  // per image, for the confidence interval of a drop
 };
 
@@ -169,6 +170,32 @@ int run_bench(const BenchOptions& options) {
       c.scored = score_images(model, c, detector_options, images);
       c.map50 = eval::mean_average_precision(c.scored, 0.5f);
     }
+    // The raw heads against the same backend's fp32 on every image: a finer signal than mAP, which
+    // on this many images moves by +-0.01 with any small change.
+    for (auto& c : contenders) {
+      const Contender* reference = nullptr;
+      for (const auto& other : contenders) {
+        if (other.backend == c.backend && other.precision == "fp32") reference = &other;
+      }
+      if (!reference || reference == &c) continue;
+      double sum = 0;
+      std::vector<Tensor> expected;
+      for (const LabelledImage& image : images) {
+        preprocessor.run(image.bgr, input);
+        reference->instance->forward(input, expected);
+        c.instance->forward(input, c.heads);
+        double diff = 0, norm = 0;
+        for (std::size_t h = 0; h < expected.size(); ++h) {
+          for (std::size_t k = 0; k < expected[h].data.size(); ++k) {
+            const double d = static_cast<double>(c.heads[h].data[k]) - expected[h].data[k];
+            diff += d * d;
+            norm += static_cast<double>(expected[h].data[k]) * expected[h].data[k];
+          }
+        }
+        sum += std::sqrt(diff / norm);
+      }
+      c.head_error = sum / static_cast<double>(images.size());
+    }
     std::cerr << "accuracy: mAP@0.5 on " << images.size() << " images of " << dataset << ", conf "
               << options.accuracy_conf << ", nms " << options.model.nms << "\n";
   }
@@ -200,7 +227,8 @@ int run_bench(const BenchOptions& options) {
     const Contender& c = contenders[i];
     double median = percentile(c.ms, 50);
     // Printed by hand: Boost.JSON would write 116.73 as 1.1673E2.
-    char speedup[32] = "null", map50[32] = "null", drop[32] = "null", interval[64] = "null";
+    char speedup[32] = "null", map50[32] = "null", drop[32] = "null", interval[64] = "null", heads[32] = "null";
+    if (c.head_error >= 0) std::snprintf(heads, sizeof(heads), "%.4f", c.head_error);
     if (opencv_median > 0) std::snprintf(speedup, sizeof(speedup), "%.2f", opencv_median / best_median(c));
     if (c.map50 >= 0) std::snprintf(map50, sizeof(map50), "%.4f", c.map50);
     if (c.map50 >= 0 && fp32_map(c) >= 0) std::snprintf(drop, sizeof(drop), "%.4f", fp32_map(c) - c.map50);
@@ -210,9 +238,10 @@ int run_bench(const BenchOptions& options) {
     std::printf(
         "{\"backend\":\"%s\",\"precision\":\"%s\",\"model\":\"%s\",\"input\":\"%s\",\"threads\":%d,"
         "\"iterations\":%d,\"ms_median\":%.2f,\"ms_p90\":%.2f,\"ms_median_alone\":%.2f,\"speedup_vs_opencv\":%s,"
-        "\"map50\":%s,\"map50_drop_vs_fp32\":%s,\"map50_drop_ci95\":%s}\n",
+        "\"map50\":%s,\"map50_drop_vs_fp32\":%s,\"map50_drop_ci95\":%s,\"head_error_vs_fp32\":%s}\n",
         c.backend.c_str(), c.precision.c_str(), model->name.c_str(), input_size.c_str(), options.model.threads,
-        options.iterations, median, percentile(c.ms, 90), percentile(c.ms_alone, 50), speedup, map50, drop, interval);
+        options.iterations, median, percentile(c.ms, 90), percentile(c.ms_alone, 50), speedup, map50, drop, interval,
+        heads);
   }
   std::printf("\n%-8s %-9s %-22s %-8s %10s %10s %10s %9s %8s %8s  %s\n", "backend", "precision", "model", "input",
               "median ms", "p90 ms", "alone ms", "speedup", "mAP@0.5", "drop", "drop 95% interval");

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
+#include <sstream>
 
 #include "../tests/shared_data.h"
 #include "backends/backend.h"
@@ -140,8 +141,9 @@ INSTANTIATE_TEST_SUITE_P(Models, NativeInt8Test,
 // The calibration file round-trips and is refused for another model.
 TEST(ActivationRangesTest, SavedFileLoadsOnlyForItsModel) {
   auto model = darknet::load_model(testing::model_dir("yolo-fastest-1.1"));
-  const ActivationRanges ranges = measure_activation_ranges(model, {preprocess(*model, "000000000009")});
-  EXPECT_EQ(ranges.images, 1);
+  const ActivationRanges ranges =
+      measure_activation_ranges(model, {preprocess(*model, "000000000009"), preprocess(*model, "000000000025")});
+  EXPECT_EQ(ranges.images, 2);
   ASSERT_EQ(ranges.absmax.size(), model->layers.size());
   for (const darknet::Layer& layer : model->layers) {
     const auto& lowest = ranges.channel_min[static_cast<std::size_t>(layer.index)];
@@ -152,6 +154,17 @@ TEST(ActivationRangesTest, SavedFileLoadsOnlyForItsModel) {
         ranges.absmax[static_cast<std::size_t>(layer.index)],
         std::max(-*std::min_element(lowest.begin(), lowest.end()), *std::max_element(highest.begin(), highest.end())));
     EXPECT_GT(ranges.absmax[static_cast<std::size_t>(layer.index)], 0.0f) << "layer " << layer.index;
+    // Two images: each channel's peaks p1, p2 have mean (p1 + p2) / 2 and deviation |p1 - p2| / 2, so
+    // mean + deviation is the larger peak, the channel's |range|.
+    const auto& mean = ranges.channel_peak_mean[static_cast<std::size_t>(layer.index)];
+    const auto& sd = ranges.channel_peak_sd[static_cast<std::size_t>(layer.index)];
+    ASSERT_EQ(mean.size(), lowest.size());
+    ASSERT_EQ(sd.size(), lowest.size());
+    for (std::size_t c = 0; c < mean.size(); ++c) {
+      const float peak = std::max(-lowest[c], highest[c]);
+      EXPECT_NEAR(mean[c] + sd[c], peak, 1e-4f * peak + 1e-6f) << "layer " << layer.index << " channel " << c;
+      EXPECT_GE(sd[c], 0.0f);
+    }
   }
   const std::string path = ::testing::TempDir() + "/ranges.json";
   save_activation_ranges(ranges, path);
@@ -159,6 +172,8 @@ TEST(ActivationRangesTest, SavedFileLoadsOnlyForItsModel) {
   EXPECT_EQ(loaded.model, ranges.model);
   EXPECT_EQ(loaded.channel_min, ranges.channel_min);
   EXPECT_EQ(loaded.channel_max, ranges.channel_max);
+  EXPECT_EQ(loaded.channel_peak_mean, ranges.channel_peak_mean);
+  EXPECT_EQ(loaded.channel_peak_sd, ranges.channel_peak_sd);
   for (std::size_t i = 0; i < ranges.absmax.size(); ++i)
     EXPECT_NEAR(loaded.absmax[i], ranges.absmax[i], 1e-5f * ranges.absmax[i]);
   auto other = darknet::load_model(testing::model_dir("yolo-fastest-1.1-xl"));
@@ -192,6 +207,23 @@ TEST(ActivationRangesTest, MalformedFilesAreRefused) {
   wrong.channel_min[5][0] = wrong.channel_max[5][0] + 1;  // min above max
   save_activation_ranges(wrong, path);
   EXPECT_THROW(load_activation_ranges(path, *model), Error);
+  wrong = good;
+  wrong.channel_peak_sd[4].pop_back();  // peak statistics a channel short
+  save_activation_ranges(wrong, path);
+  EXPECT_THROW(load_activation_ranges(path, *model), Error);
+  // A version 1 file (no peak statistics) names the command that replaces it.
+  save_activation_ranges(good, path);
+  std::stringstream text;
+  text << std::ifstream(path).rdbuf();
+  std::string v1 = text.str();
+  v1.replace(v1.find("\"version\":2"), 11, "\"version\":1");
+  std::ofstream(path) << v1;
+  try {
+    load_activation_ranges(path, *model);
+    ADD_FAILURE() << "a version 1 file was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("run `clouddetect calibrate` again"), std::string::npos) << e.what();
+  }
   save_activation_ranges(good, path);
   EXPECT_NO_THROW(load_activation_ranges(path, *model));
 }
