@@ -47,6 +47,24 @@ class ScaleGroups {
 
 enum class Mode { kFp32, kInt8, kCalibrate };
 
+// True when `ranges` has every per-channel array int8 reads, sized for `model`'s layers.
+bool fits(const ActivationRanges& ranges, const darknet::Model& model) {
+  const std::size_t layers = model.layers.size();
+  if (ranges.absmax.size() != layers || ranges.channel_min.size() != layers || ranges.channel_max.size() != layers ||
+      ranges.channel_peak_mean.size() != layers || ranges.channel_peak_sd.size() != layers) {
+    return false;
+  }
+  for (const darknet::Layer& layer : model.layers) {
+    const auto i = static_cast<std::size_t>(layer.index);
+    const auto channels = static_cast<std::size_t>(layer.output.c);
+    if (ranges.channel_min[i].size() != channels || ranges.channel_max[i].size() != channels ||
+        ranges.channel_peak_mean[i].size() != channels || ranges.channel_peak_sd[i].size() != channels) {
+      return false;
+    }
+  }
+  return true;
+}
+
 // Quantisation scales: one for the whole tensor, or one per channel.
 using Scales = std::vector<float>;
 
@@ -59,7 +77,7 @@ class OnednnBackend final : public Backend {
         plan_(dnnl::engine(dnnl::engine::kind::cpu, 0)) {
     check_supported(*model_);
     if (mode_ == Mode::kInt8) {
-      if (!options.activation_ranges || options.activation_ranges->absmax.size() != model_->layers.size()) {
+      if (!options.activation_ranges || !fits(*options.activation_ranges, *model_)) {
         throw Error(ErrorCode::kInvalidArgument,
                     "native backend: int8 needs the activation ranges of " + model_->name + " (clouddetect calibrate)");
       }
@@ -237,28 +255,23 @@ class OnednnBackend final : public Backend {
         for (int k = conv; k <= shortcut; ++k) groups.join(k, layers[shortcut].shortcut.from);
       }
     }
-    std::vector<std::vector<float>> group_absmax(layers.size());
+    // Each channel's range, widened to the largest over its scale group.
+    std::vector<std::vector<float>> group_range(layers.size());
     for (int i = 0; i < n; ++i) {
-      const auto& lowest = ranges_->channel_min[static_cast<std::size_t>(i)];
-      const auto& highest = ranges_->channel_max[static_cast<std::size_t>(i)];
-      auto& group = group_absmax[static_cast<std::size_t>(groups.find(i))];
+      const auto layer = static_cast<std::size_t>(i);
+      const auto& lowest = ranges_->channel_min[layer];
+      const auto& highest = ranges_->channel_max[layer];
+      const auto& peak_mean = ranges_->channel_peak_mean[layer];
+      const auto& peak_sd = ranges_->channel_peak_sd[layer];
+      auto& group = group_range[static_cast<std::size_t>(groups.find(i))];
       group.resize(std::max(group.size(), lowest.size()), 0.0f);
-      for (std::size_t c = 0; c < lowest.size(); ++c) group[c] = std::max({group[c], -lowest[c], highest[c]});
-    }
-    std::vector<std::vector<float>> group_bound(layers.size());
-    for (int i = 0; i < n; ++i) {
-      const auto& mean = ranges_->channel_peak_mean[static_cast<std::size_t>(i)];
-      const auto& sd = ranges_->channel_peak_sd[static_cast<std::size_t>(i)];
-      auto& group = group_bound[static_cast<std::size_t>(groups.find(i))];
-      group.resize(std::max(group.size(), mean.size()), 0.0f);
-      for (std::size_t c = 0; c < mean.size(); ++c) group[c] = std::max(group[c], mean[c] + kPeakDeviations * sd[c]);
+      for (std::size_t c = 0; c < lowest.size(); ++c) {
+        group[c] = std::max({group[c], -lowest[c], highest[c], peak_mean[c] + kPeakDeviations * peak_sd[c]});
+      }
     }
     std::vector<Scales> scales(layers.size());
     for (int i = 0; i < n; ++i) {
-      const auto& absmax = group_absmax[static_cast<std::size_t>(groups.find(i))];
-      const auto& bound = group_bound[static_cast<std::size_t>(groups.find(i))];
-      for (std::size_t c = 0; c < absmax.size(); ++c) {
-        const float range = std::max(absmax[c], c < bound.size() ? bound[c] : 0.0f);
+      for (float range : group_range[static_cast<std::size_t>(groups.find(i))]) {
         scales[static_cast<std::size_t>(i)].push_back(range > 0 ? range / 127.0f : 1.0f);
       }
     }

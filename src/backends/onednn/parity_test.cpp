@@ -228,5 +228,21 @@ TEST(ActivationRangesTest, MalformedFilesAreRefused) {
   EXPECT_NO_THROW(load_activation_ranges(path, *model));
 }
 
+// Ranges built in code (not loaded from a checked file) are checked by the backend too.
+TEST(ActivationRangesTest, IncompleteRangesAreRefusedByTheBackend) {
+  auto model = darknet::load_model(testing::model_dir("yolo-fastest-1.1"));
+  ActivationRanges ranges = measure_activation_ranges(model, {preprocess(*model, "000000000009")});
+  BackendOptions int8;
+  int8.precision = "int8";
+  int8.activation_ranges = std::make_shared<ActivationRanges>(ranges);
+  EXPECT_NO_THROW(make_onednn_backend(model, int8));
+  ranges.channel_peak_sd[7].pop_back();
+  int8.activation_ranges = std::make_shared<ActivationRanges>(ranges);
+  EXPECT_THROW(make_onednn_backend(model, int8), Error);
+  ranges.channel_peak_sd.clear();
+  int8.activation_ranges = std::make_shared<ActivationRanges>(ranges);
+  EXPECT_THROW(make_onednn_backend(model, int8), Error);
+}
+
 }  // namespace
 }  // namespace clouddetect
