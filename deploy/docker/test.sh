@@ -148,6 +148,17 @@ if timeout "$build_timeout" docker build --force-rm --network host "${cgroup_arg
   pass "docker build in $((SECONDS - build_start)) s (log $build_log)"
   sed -n '/^collect-runtime-libs:/,/^Removing intermediate/p' "$build_log" | grep -v '^Removing' |
     sed 's/^/    /' || true
+  # Every source change leaves the previous images behind untagged (~1.6 GB for the build stage,
+  # as vfs copies each layer; repeated runs filled a 250 GB disk). Keep the newest build stage, the
+  # cache of the next build, and remove the superseded ones and the superseded runtime images.
+  mapfile -t stale < <(
+    docker images -q --filter dangling=true --filter label=org.clouddetect.stage=build | tail -n +2
+    docker images -q --filter dangling=true --filter label=org.opencontainers.image.title=clouddetect
+  )
+  if ((${#stale[@]})); then
+    docker rmi "${stale[@]}" >/dev/null 2>&1 || true
+    log "removed ${#stale[@]} superseded images of earlier builds"
+  fi
 else
   tail -n 40 "$build_log"
   die "docker build failed (log $build_log)"
