@@ -94,22 +94,15 @@ ActivationRanges load_activation_ranges(const std::string& path, const darknet::
   for (const auto& layer : channel_max->as_array()) ranges.channel_max.push_back(read_array(layer));
   for (const auto& layer : peak_mean->as_array()) ranges.channel_peak_mean.push_back(read_array(layer));
   for (const auto& layer : peak_sd->as_array()) ranges.channel_peak_sd.push_back(read_array(layer));
-  if (ranges.model != model.name || ranges.absmax.size() != model.layers.size() ||
-      ranges.channel_min.size() != model.layers.size() || ranges.channel_max.size() != model.layers.size() ||
-      ranges.channel_peak_mean.size() != model.layers.size() || ranges.channel_peak_sd.size() != model.layers.size()) {
+  if (ranges.model != model.name || ranges.absmax.size() != model.layers.size()) {
     throw bad("measured on " + ranges.model + " (" + std::to_string(ranges.absmax.size()) + " layers), not on " +
               model.name + " (" + std::to_string(model.layers.size()) + " layers)");
   }
-  for (const darknet::Layer& layer : model.layers) {
-    const auto index = static_cast<std::size_t>(layer.index);
-    const auto channels = static_cast<std::size_t>(layer.output.c);
-    if (ranges.channel_min[index].size() != channels || ranges.channel_max[index].size() != channels ||
-        ranges.channel_peak_mean[index].size() != channels || ranges.channel_peak_sd[index].size() != channels) {
-      throw bad("layer " + std::to_string(layer.index) + " has " + std::to_string(layer.output.c) + " channels");
-    }
-    for (std::size_t c = 0; c < channels; ++c) {
-      if (ranges.channel_min[index][c] > ranges.channel_max[index][c]) throw bad("a channel's min exceeds its max");
-      if (ranges.channel_peak_mean[index][c] < 0 || ranges.channel_peak_sd[index][c] < 0) {
+  if (!activation_ranges_fit(ranges, model)) throw bad("its per-channel arrays do not match the model's channels");
+  for (std::size_t layer = 0; layer < ranges.channel_min.size(); ++layer) {
+    for (std::size_t c = 0; c < ranges.channel_min[layer].size(); ++c) {
+      if (ranges.channel_min[layer][c] > ranges.channel_max[layer][c]) throw bad("a channel's min exceeds its max");
+      if (ranges.channel_peak_mean[layer][c] < 0 || ranges.channel_peak_sd[layer][c] < 0) {
         throw bad("a channel's peak statistics are negative");
       }
     }

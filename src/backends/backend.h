@@ -75,5 +75,23 @@ ActivationRanges measure_activation_ranges(std::shared_ptr<const darknet::Model>
 // throws Error{kInvalidArgument} with the path otherwise, or Error{kNotFound} when it is missing.
 void save_activation_ranges(const ActivationRanges& ranges, const std::string& path);
 ActivationRanges load_activation_ranges(const std::string& path, const darknet::Model& model);
+// True when `ranges` has every per-layer and per-channel array, sized for `model`. Inline: the
+// native backend checks it too and does not link this library.
+inline bool activation_ranges_fit(const ActivationRanges& ranges, const darknet::Model& model) {
+  const std::size_t layers = model.layers.size();
+  if (ranges.absmax.size() != layers || ranges.channel_min.size() != layers || ranges.channel_max.size() != layers ||
+      ranges.channel_peak_mean.size() != layers || ranges.channel_peak_sd.size() != layers) {
+    return false;
+  }
+  for (const darknet::Layer& layer : model.layers) {
+    const auto i = static_cast<std::size_t>(layer.index);
+    const auto channels = static_cast<std::size_t>(layer.output.c);
+    if (ranges.channel_min[i].size() != channels || ranges.channel_max[i].size() != channels ||
+        ranges.channel_peak_mean[i].size() != channels || ranges.channel_peak_sd[i].size() != channels) {
+      return false;
+    }
+  }
+  return true;
+}
 
 }  // namespace clouddetect

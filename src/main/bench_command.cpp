@@ -111,10 +111,10 @@ int run_bench(const BenchOptions& options) {
   image::Preprocessor preprocessor(model->width, model->height, resize);
   Tensor input;
   preprocessor.run(bench_image(options.image, *model), input);
-  auto time_forward = [&](Contender& c, std::vector<double>& ms) {
+  auto forward_ms = [&](Contender& c) {
     const auto start = std::chrono::steady_clock::now();
     c.instance->forward(input, c.heads);
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   };
 
   // First each contender alone, created and timed one after the other, the OpenCV reference first
@@ -138,22 +138,27 @@ int run_bench(const BenchOptions& options) {
       if (const auto kernels = contender.instance->kernels(); !kernels.empty()) {
         std::cerr << backend << " " << precision << " kernels: " << summarize_kernels(kernels) << "\n";
       }
-      std::vector<double> unused;
-      for (int i = 0; i < options.warmup; ++i) time_forward(contender, unused);
-      for (int i = 0; i < options.iterations; ++i) time_forward(contender, contender.ms_alone);
+      for (int i = 0; i < options.warmup; ++i) forward_ms(contender);
+      for (int i = 0; i < options.iterations; ++i) contender.ms_alone.push_back(forward_ms(contender));
       contenders.push_back(std::move(contender));
     }
   }
   if (contenders.empty()) throw Error(ErrorCode::kInvalidArgument, "nothing to benchmark");
 
   // Then all of them interleaved, so that a change in the machine's load hits every one alike.
-  std::vector<double> unused;
   for (int i = 0; i < options.warmup; ++i) {
-    for (auto& c : contenders) time_forward(c, unused);
+    for (auto& c : contenders) forward_ms(c);
   }
   for (int i = 0; i < options.iterations; ++i) {
-    for (auto& c : contenders) time_forward(c, c.ms);
+    for (auto& c : contenders) c.ms.push_back(forward_ms(c));
   }
+  // The same backend's fp32, which a lower precision's accuracy is measured against.
+  auto fp32_of = [&](const Contender& c) -> const Contender* {
+    for (const auto& other : contenders) {
+      if (other.backend == c.backend && other.precision == "fp32") return &other;
+    }
+    return nullptr;
+  };
 
   if (accuracy) {
     std::vector<LabelledImage> images;
@@ -173,10 +178,7 @@ int run_bench(const BenchOptions& options) {
     // The raw heads against the same backend's fp32 on every image: a finer signal than mAP, which
     // on this many images moves by +-0.01 with any small change.
     for (auto& c : contenders) {
-      const Contender* reference = nullptr;
-      for (const auto& other : contenders) {
-        if (other.backend == c.backend && other.precision == "fp32") reference = &other;
-      }
+      const Contender* reference = fp32_of(c);
       if (!reference || reference == &c) continue;
       double sum = 0;
       std::vector<Tensor> expected;
@@ -207,13 +209,6 @@ int run_bench(const BenchOptions& options) {
     if (c.backend == "opencv") opencv_median = best_median(c);
   }
   const std::string input_size = std::to_string(model->width) + "x" + std::to_string(model->height);
-  // The same backend's fp32 mAP, which a lower precision's drop is measured against.
-  auto fp32_of = [&](const Contender& c) -> const Contender* {
-    for (const auto& other : contenders) {
-      if (other.backend == c.backend && other.precision == "fp32") return &other;
-    }
-    return nullptr;
-  };
   auto fp32_map = [&](const Contender& c) { return fp32_of(c) ? fp32_of(c)->map50 : -1.0; };
   // The 95% interval of each lower precision's drop (paired bootstrap over the images).
   std::vector<eval::Interval> drop_interval(contenders.size());

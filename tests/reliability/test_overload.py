@@ -13,6 +13,15 @@ LOAD_SECONDS = 8
 CLIENTS = 12
 
 
+def run_threads(target, count, timeout):
+    """`count` threads running `target`, started together and joined within `timeout` s."""
+    threads = [threading.Thread(target=target) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+
+
 def big_body(id, w=6000, h=3000):
     """A large PNG photo: decoding it alone keeps a worker busy for about a second."""
     import base64
@@ -67,11 +76,7 @@ def test_503_at_saturation_is_fast_and_the_only_refusal(server):
         if conn is not None:
             conn.close()
 
-    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(LOAD_SECONDS + 60)
+    run_threads(client, CLIENTS, LOAD_SECONDS + 60)
     ok = [r for r in results if r[0] == 200]
     busy = [r for r in results if r[0] == 503]
     other = [r for r in results if r[0] not in (200, 503) or r[3] is not None]
@@ -179,11 +184,7 @@ def test_workers_plus_queue_closed_loop_users_are_all_served(server):
                     statuses.append(r.status)
             conn.close()
 
-        threads = [threading.Thread(target=client) for _ in range(clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(seconds + 60)
+        run_threads(client, clients, seconds + 60)
         return statuses
 
     at_capacity = run(3)

@@ -47,24 +47,6 @@ class ScaleGroups {
 
 enum class Mode { kFp32, kInt8, kCalibrate };
 
-// True when `ranges` has every per-channel array int8 reads, sized for `model`'s layers.
-bool fits(const ActivationRanges& ranges, const darknet::Model& model) {
-  const std::size_t layers = model.layers.size();
-  if (ranges.absmax.size() != layers || ranges.channel_min.size() != layers || ranges.channel_max.size() != layers ||
-      ranges.channel_peak_mean.size() != layers || ranges.channel_peak_sd.size() != layers) {
-    return false;
-  }
-  for (const darknet::Layer& layer : model.layers) {
-    const auto i = static_cast<std::size_t>(layer.index);
-    const auto channels = static_cast<std::size_t>(layer.output.c);
-    if (ranges.channel_min[i].size() != channels || ranges.channel_max[i].size() != channels ||
-        ranges.channel_peak_mean[i].size() != channels || ranges.channel_peak_sd[i].size() != channels) {
-      return false;
-    }
-  }
-  return true;
-}
-
 // Quantisation scales: one for the whole tensor, or one per channel.
 using Scales = std::vector<float>;
 
@@ -77,7 +59,7 @@ class OnednnBackend final : public Backend {
         plan_(dnnl::engine(dnnl::engine::kind::cpu, 0)) {
     check_supported(*model_);
     if (mode_ == Mode::kInt8) {
-      if (!options.activation_ranges || !fits(*options.activation_ranges, *model_)) {
+      if (!options.activation_ranges || !activation_ranges_fit(*options.activation_ranges, *model_)) {
         throw Error(ErrorCode::kInvalidArgument,
                     "native backend: int8 needs the activation ranges of " + model_->name + " (clouddetect calibrate)");
       }
@@ -506,14 +488,16 @@ ActivationRanges measure_activation_ranges(std::shared_ptr<const darknet::Model>
   std::vector<std::vector<float>> peaks;
   // Welford's running mean and sum of squared deviations, in double: peaks of similar size would
   // lose the deviation to cancellation in float sums of squares.
-  std::vector<std::vector<double>> mean(model->layers.size()), squares(model->layers.size());
+  std::vector<std::vector<double>> mean, squares;
+  for (const darknet::Layer& layer : model->layers) {
+    mean.emplace_back(static_cast<std::size_t>(layer.output.c), 0.0);
+    squares.emplace_back(static_cast<std::size_t>(layer.output.c), 0.0);
+  }
   for (const Tensor& input : inputs) {
     backend.forward(input, heads);
     backend.record_ranges(ranges, peaks);
     ++ranges.images;
     for (std::size_t i = 0; i < peaks.size(); ++i) {
-      mean[i].resize(peaks[i].size(), 0.0);
-      squares[i].resize(peaks[i].size(), 0.0);
       for (std::size_t c = 0; c < peaks[i].size(); ++c) {
         const double delta = peaks[i][c] - mean[i][c];
         mean[i][c] += delta / ranges.images;
