@@ -190,10 +190,15 @@ TEST(ConvolutionalTest, WinogradWhereAvailable) {
   Harness harness;
   memory src = harness.input(std::vector<float>(static_cast<std::size_t>(layer.input.size())), layer.input, tag::nchw);
   make_convolutional(harness.plan(), prepared, src);
-  bool winograd = false;
-  for (const std::string& name : harness.plan().implementations()) winograd |= name.find("wino") != std::string::npos;
+  bool winograd = false, four_by_three = false;
+  for (const std::string& name : harness.plan().implementations()) {
+    winograd |= name.find("wino") != std::string::npos;
+    four_by_three |= name.find("wino_4x3") != std::string::npos;
+  }
   const bool avx512 = dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core;
   EXPECT_EQ(winograd, avx512) << "ISA " << static_cast<int>(dnnl::get_effective_cpu_isa());
+  // From 26x26 maps up F(4x4,3x3) is preferred (oneDNN lists F(2x2,3x3) first).
+  EXPECT_EQ(four_by_three, avx512);
 }
 
 // A [shortcut] fused into the convolution before it: act2(act1(conv) + from), in place in `from`.
