@@ -13,6 +13,7 @@
 #include "backends/onednn/layers/route.h"
 #include "backends/onednn/layers/shortcut.h"
 #include "backends/onednn/layers/upsample.h"
+#include "backends/onednn/layers/winograd.h"
 #include "backends/onednn/onednn_backend.h"
 #include "core/error.h"
 
@@ -64,6 +65,7 @@ void expect_close(const std::vector<float>& actual, const std::vector<float>& ex
 class Harness {
  public:
   Harness() : plan_(dnnl::engine(dnnl::engine::kind::cpu, 0)) {}
+  explicit Harness(Plan plan) : plan_(std::move(plan)) {}
   Plan& plan() { return plan_; }
 
   memory input(const std::vector<float>& data, const Shape& s, tag layout) {
@@ -182,24 +184,61 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvCase{128, 26, 26, 32, 3, 1, 1, 1, true, Activation::kLeaky},  // Winograd 4x3
                       ConvCase{32, 11, 9, 16, 3, 1, 1, 1, false, Activation::kLinear}));
 
-// Dense 3x3 stride-1 convolutions from 32 input channels up run as Winograd where oneDNN has it
-// (AVX-512), with the activation as a separate step; the cases above check their values.
+// Dense 3x3 stride-1 convolutions from 32 input channels up run as Winograd: oneDNN's where it has
+// one (AVX-512), else ours (AVX2), with F(4x4,3x3) from 26x26 maps up; the cases above check values.
 TEST(ConvolutionalTest, WinogradWhereAvailable) {
   const Layer layer = make_conv_layer(ConvCase{128, 26, 26, 32, 3, 1, 1, 1, true, Activation::kLeaky}, 7);
   PreparedConvolution prepared(layer);
   Harness harness;
   memory src = harness.input(std::vector<float>(static_cast<std::size_t>(layer.input.size())), layer.input, tag::nchw);
   make_convolutional(harness.plan(), prepared, src);
-  bool winograd = false, four_by_three = false;
+  bool onednn_4x3 = false, own_4x3 = false;
   for (const std::string& name : harness.plan().implementations()) {
-    winograd |= name.find("wino") != std::string::npos;
-    four_by_three |= name.find("wino_4x3") != std::string::npos;
+    onednn_4x3 |= name.find("jit_wino_4x3") != std::string::npos;
+    own_4x3 |= name == "clouddetect:winograd_4x3_output";
   }
   const bool avx512 = dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core;
-  EXPECT_EQ(winograd, avx512) << "ISA " << static_cast<int>(dnnl::get_effective_cpu_isa());
-  // From 26x26 maps up F(4x4,3x3) is preferred (oneDNN lists F(2x2,3x3) first).
-  EXPECT_EQ(four_by_three, avx512);
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  EXPECT_EQ(onednn_4x3, avx512) << "ISA " << static_cast<int>(dnnl::get_effective_cpu_isa());
+  EXPECT_EQ(own_4x3, !avx512 && avx2);
 }
+
+// Our Winograd (for CPUs where oneDNN has none), forced here whatever this CPU has: both tile
+// sizes, both channel blocks, maps that do not divide into tiles, every activation.
+struct OwnWinogradCase {
+  int tile;
+  tag layout;
+  ConvCase conv;
+};
+
+class OwnWinogradTest : public ::testing::TestWithParam<OwnWinogradCase> {};
+
+TEST_P(OwnWinogradTest, MatchesReferenceLoop) {
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) GTEST_SKIP() << "needs AVX2 and FMA";
+  const Layer layer = make_conv_layer(GetParam().conv, 5);
+  const std::vector<float> in = random_vector(static_cast<std::size_t>(layer.input.size()), 6);
+  PreparedConvolution prepared(layer);
+  Plan plan(dnnl::engine(dnnl::engine::kind::cpu, 0), GetParam().layout);
+  Harness harness(std::move(plan));
+  ASSERT_TRUE(own_winograd_fits(harness.plan(), layer));
+  memory src = harness.input(in, layer.input, tag::nchw);
+  memory out = make_own_winograd(harness.plan(), prepared, src, GetParam().tile);
+  std::vector<std::string> kernels = harness.plan().implementations();
+  EXPECT_NE(std::find(kernels.begin(), kernels.end(),
+                      "clouddetect:winograd_" + std::to_string(GetParam().tile) + "x3_output"),
+            kernels.end());
+  expect_close(harness.run(out), conv_reference(layer, in));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Tiles, OwnWinogradTest,
+    ::testing::Values(OwnWinogradCase{2, tag::nChw8c, ConvCase{32, 13, 13, 48, 3, 1, 1, 1, true, Activation::kLeaky}},
+                      OwnWinogradCase{4, tag::nChw8c, ConvCase{32, 26, 26, 16, 3, 1, 1, 1, true, Activation::kLeaky}},
+                      OwnWinogradCase{4, tag::nChw8c, ConvCase{16, 11, 9, 24, 3, 1, 1, 1, false, Activation::kLinear}},
+                      OwnWinogradCase{2, tag::nChw8c, ConvCase{8, 7, 10, 8, 3, 1, 1, 1, true, Activation::kRelu}},
+                      OwnWinogradCase{4, tag::nChw16c, ConvCase{48, 14, 15, 32, 3, 1, 1, 1, true, Activation::kLeaky}},
+                      OwnWinogradCase{2, tag::nChw16c,
+                                      ConvCase{16, 9, 6, 16, 3, 1, 1, 1, false, Activation::kLogistic}}));
 
 // A [shortcut] fused into the convolution before it: act2(act1(conv) + from), in place in `from`.
 TEST(ConvolutionalTest, FusedShortcutMatchesReferenceLoop) {

@@ -56,8 +56,19 @@ memory Plan::new_view(const memory& source, const memory::desc& md) {
 }
 
 void Plan::add(const dnnl::primitive& primitive, std::unordered_map<int, memory> args, const memory::desc& scratchpad) {
-  Step step{primitive, std::move(args), {}, scratchpad.get_size() > 0};
+  Step step;
+  step.primitive = primitive;
+  step.args = std::move(args);
+  step.uses_scratchpad = scratchpad.get_size() > 0;
   scratchpad_bytes_ = std::max(scratchpad_bytes_, scratchpad.get_size());
+  steps_.push_back(std::move(step));
+}
+
+void Plan::add_own(std::string name, std::function<void()> run, const std::vector<memory>& uses) {
+  Step step;
+  for (std::size_t i = 0; i < uses.size(); ++i) step.args[static_cast<int>(i)] = uses[i];
+  step.own = std::move(run);
+  step.own_name = std::move(name);
   steps_.push_back(std::move(step));
 }
 
@@ -150,6 +161,7 @@ void Plan::finalize(bool share_storage) {
                                     memory::data_type::u8, memory::format_tag::x),
                        engine_);
   for (Step& step : steps_) {
+    if (step.own) continue;
     if (step.uses_scratchpad) step.args[DNNL_ARG_SCRATCHPAD] = scratchpad_;
     step.c_args.clear();
     for (const auto& [arg, mem] : step.args) step.c_args.push_back({arg, mem.get()});
@@ -158,6 +170,11 @@ void Plan::finalize(bool share_storage) {
 
 void Plan::execute() {
   for (const Step& step : steps_) {
+    if (step.own) {
+      stream_.wait();  // the steps before have written what it reads
+      step.own();
+      continue;
+    }
     dnnl::error::wrap_c_api(dnnl_primitive_execute(step.primitive.get(), stream_.get(),
                                                    static_cast<int>(step.c_args.size()), step.c_args.data()),
                             "could not execute a primitive");
@@ -168,6 +185,10 @@ void Plan::execute() {
 std::vector<std::string> Plan::implementations() const {
   std::vector<std::string> names;
   for (const Step& step : steps_) {
+    if (step.own) {
+      names.push_back(step.own_name);
+      continue;
+    }
     const char* name = nullptr;
     dnnl::error::wrap_c_api(
         dnnl_primitive_desc_query(step.primitive.get_primitive_desc(), dnnl_query_impl_info_str, 0, &name),

@@ -7,6 +7,7 @@
 // Threading: a Plan belongs to one backend instance; execute() must not run concurrently.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string>
@@ -44,6 +45,11 @@ class Plan {
   void add(const dnnl::primitive& primitive, std::unordered_map<int, dnnl::memory> args,
            const dnnl::memory::desc& scratchpad);
 
+  // Appends a step of our own code (where oneDNN has no primitive for this CPU), named `name` in
+  // implementations(). `uses` are the memories it reads or writes, for storage lifetimes: `run`
+  // must take their data handles at call time (storage is assigned by finalize()).
+  void add_own(std::string name, std::function<void()> run, const std::vector<dnnl::memory>& uses);
+
   // `memory` itself when it already has layout `md`, else a new memory filled by an appended reorder.
   dnnl::memory reorder_to(const dnnl::memory& memory, const dnnl::memory::desc& md);
   // Requantisation: a memory of layout `md` holding `memory`'s values times `scales` (one, or one
@@ -69,10 +75,12 @@ class Plan {
 
  private:
   struct Step {
-    dnnl::primitive primitive;
+    dnnl::primitive primitive;                   // empty for a step of our own
     std::unordered_map<int, dnnl::memory> args;  // owns the memories c_args point into
     std::vector<dnnl_exec_arg_t> c_args;
     bool uses_scratchpad = false;
+    std::function<void()> own;
+    std::string own_name;
   };
 
   dnnl::engine engine_;

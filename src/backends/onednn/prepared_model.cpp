@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "backends/onednn/layers/convolutional.h"
+#include "backends/onednn/layers/winograd.h"
 #include "backends/onednn/plan.h"
 
 namespace clouddetect::onednn {
@@ -37,6 +38,24 @@ std::shared_ptr<const float> PreparedConvolution::weights(const dnnl::memory::de
   dnnl::reorder(source, target).execute(stream, source, target);
   stream.wait();
   layouts_.emplace_back(md, buffer);
+  return buffer;
+}
+
+std::shared_ptr<const float> PreparedConvolution::winograd_weights(int tile, const dnnl::memory::desc& md,
+                                                                   const dnnl::engine& engine,
+                                                                   dnnl::stream& stream) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& [layout_tile, layout] : winograd_layouts_) {
+    if (layout_tile == tile && layout.first == md) return layout.second;
+  }
+  std::vector<float> plain =
+      onednn::winograd_weights(fold_batch_norm_weights(*layer_), layer_->output.c, layer_->input.c, tile);
+  auto buffer = std::static_pointer_cast<float>(aligned_buffer(md.get_size()));
+  dnnl::memory source(plain_desc(md.dims()), engine, plain.data());
+  dnnl::memory target(md, engine, buffer.get());
+  dnnl::reorder(source, target).execute(stream, source, target);
+  stream.wait();
+  winograd_layouts_.push_back({tile, {md, buffer}});
   return buffer;
 }
 

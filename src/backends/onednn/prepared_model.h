@@ -29,6 +29,11 @@ class PreparedConvolution {
   std::shared_ptr<const float> weights(const dnnl::memory::desc& md, const dnnl::engine& engine,
                                        dnnl::stream& stream) const;
 
+  // Winograd F(tile x tile, 3x3) weights (winograd_weights(), layers/winograd.h) in layout `md`,
+  // created once per (tile, md).
+  std::shared_ptr<const float> winograd_weights(int tile, const dnnl::memory::desc& md, const dnnl::engine& engine,
+                                                dnnl::stream& stream) const;
+
   // int8 weights for an input quantised at `input_scales` (one, or one per input channel): the
   // folded weights times the input scale of their channel, so the convolution of the quantised
   // input is exact up to rounding, then quantised symmetrically per filter: filter f holds
@@ -46,6 +51,7 @@ class PreparedConvolution {
   std::vector<float> bias_;
   mutable std::mutex mutex_;
   mutable std::vector<std::pair<dnnl::memory::desc, std::shared_ptr<const float>>> layouts_;
+  mutable std::vector<std::pair<int, std::pair<dnnl::memory::desc, std::shared_ptr<const float>>>> winograd_layouts_;
   struct Int8Layout {
     dnnl::memory::desc md;
     std::vector<float> input_scales;

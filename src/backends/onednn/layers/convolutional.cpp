@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "backends/onednn/layers/winograd.h"
+
 namespace clouddetect::onednn {
 
 using dnnl::memory;
@@ -141,6 +143,10 @@ memory make_convolutional(Plan& plan, const PreparedConvolution& prepared, const
   const memory::desc dst_md = plan.activation_desc(dst_dims);
   std::optional<dnnl::convolution_forward::primitive_desc> winograd =
       accumulate ? std::nullopt : winograd_convolution(plan, layer, src_md, dst_md);
+  // No Winograd in oneDNN for this CPU (below AVX-512): ours, same thresholds.
+  if (!accumulate && !winograd && layer.input.c >= kWinogradMinInputChannels && own_winograd_fits(plan, layer)) {
+    return make_own_winograd(plan, prepared, src, layer.output.h * layer.output.w >= kWinograd4x3MinPixels ? 4 : 2);
+  }
   dnnl::primitive_attr attr = Plan::attr();
   attr.set_post_ops(convolution_post_ops(layer, accumulate != nullptr, accumulate_activation));
   const dnnl::convolution_forward::primitive_desc pd =

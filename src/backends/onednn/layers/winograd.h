@@ -1,0 +1,34 @@
+// Winograd F(m x m, 3 x 3) convolution of our own, for the CPUs where oneDNN 2.6 has none: its
+// Winograd kernels need AVX-512, and the AMD EPYC VMs the service is deployed on have AVX2. There
+// the direct kernels already run near the core's peak, so fewer multiplies is the only way left
+// to go faster: F(2x2) needs 2.25x fewer than direct, F(4x4) 4x (Lavin & Gray, 2015).
+//
+// Three plan steps: the input transform (ours: additions and small constant multiples), one
+// batched matmul for all (m+2)^2 transformed positions (oneDNN's GEMM), and the output transform
+// with the folded bias and the activation (ours). Weights are transformed once per model
+// (PreparedConvolution::winograd_weights) and shared.
+#pragma once
+
+#include <oneapi/dnnl/dnnl.hpp>
+#include <vector>
+
+#include "backends/onednn/plan.h"
+#include "backends/onednn/prepared_model.h"
+#include "darknet/model.h"
+
+namespace clouddetect::onednn {
+
+// True when `layer` (a [convolutional]) can run as our Winograd in `plan`'s activation layout on
+// this CPU: a dense 3x3 stride-1 convolution padded by 1, channels and filters multiples of the
+// channel block (8 or 16), and a CPU with AVX2 and FMA.
+bool own_winograd_fits(const Plan& plan, const darknet::Layer& layer);
+
+// F(tile x tile, 3x3), tile 2 or 4, for a layer own_winograd_fits(). `src` in any layout (reordered
+// to the plan's activation layout if needed); returns the activated output in that layout.
+dnnl::memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const dnnl::memory& src, int tile);
+
+// The transformed weights G g G^T of every (channel, filter), from folded oihw weights of 3x3
+// filters: [(tile + 2)^2][channels][filters], computed in double.
+std::vector<float> winograd_weights(const std::vector<float>& oihw, int filters, int channels, int tile);
+
+}  // namespace clouddetect::onednn
