@@ -429,14 +429,31 @@ TEST_P(MaxpoolTest, MatchesReferenceLoop) {
   expect_close(harness.run(make_maxpool(harness.plan(), layer, src)), maxpool_reference(layer, in));
 }
 
-INSTANTIATE_TEST_SUITE_P(Kinds, MaxpoolTest,
-                         ::testing::Values(PoolCase{16, 26, 26, 2, 2, tag::nChw16c},  // yolov3-tiny
-                                           PoolCase{16, 13, 13, 2, 2, tag::nChw16c},  // odd: pads right
-                                           PoolCase{32, 13, 13, 2, 1, tag::nChw16c},  // size 2 stride 1
-                                           PoolCase{8, 13, 11, 2, 1, tag::nChw8c},
-                                           PoolCase{24, 10, 10, 3, 1, tag::nChw16c},  // SPP
-                                           PoolCase{16, 10, 10, 5, 1, tag::nchw},
-                                           PoolCase{16, 10, 10, 9, 1, tag::nChw16c}));
+INSTANTIATE_TEST_SUITE_P(
+    Kinds, MaxpoolTest,
+    ::testing::Values(PoolCase{16, 26, 26, 2, 2, tag::nChw16c},  // yolov3-tiny
+                      PoolCase{16, 13, 13, 2, 2, tag::nChw16c},  // odd: pads right
+                      PoolCase{32, 13, 13, 2, 1, tag::nChw16c},  // size 2 stride 1
+                      PoolCase{8, 13, 11, 2, 1, tag::nChw8c}, PoolCase{24, 10, 10, 3, 1, tag::nChw16c},  // SPP
+                      PoolCase{16, 10, 10, 5, 1, tag::nchw}, PoolCase{16, 10, 10, 9, 1, tag::nChw16c},
+                      PoolCase{8, 26, 24, 2, 2, tag::nChw8c},                                             // ours (AVX2)
+                      PoolCase{32, 14, 10, 2, 2, tag::nChw16c}, PoolCase{16, 12, 12, 2, 2, tag::nchw}));  // oneDNN's
+
+// 2x2 stride-2 pools of even blocked fp32 maps run our loop on AVX2 CPUs (faster than oneDNN 2.6's).
+TEST(MaxpoolTest, OwnLoopForEvenTwoByTwo) {
+  Layer layer;
+  layer.type = darknet::LayerType::kMaxpool;
+  layer.maxpool = {2, 2, 1};
+  layer.input = {16, 26, 26};
+  layer.output = {16, 13, 13};
+  Harness harness;
+  memory src = harness.input(std::vector<float>(static_cast<std::size_t>(layer.input.size())), layer.input,
+                             harness.plan().activation_desc({1, 16, 26, 26}));
+  make_maxpool(harness.plan(), layer, src);
+  const std::vector<std::string> kernels = harness.plan().implementations();
+  EXPECT_EQ(std::count(kernels.begin(), kernels.end(), "clouddetect:max_pool_2x2"),
+            __builtin_cpu_supports("avx2") ? 1 : 0);
+}
 
 // ---- [upsample] ----
 
