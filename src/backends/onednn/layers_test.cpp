@@ -197,7 +197,8 @@ TEST(ConvolutionalTest, WinogradWhereAvailable) {
     onednn_4x3 |= name.find("jit_wino_4x3") != std::string::npos;
     own_4x3 |= name == "clouddetect:winograd_4x3_output";
   }
-  const bool avx512 = dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core;
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());  // feature bits
+  const bool avx512 = (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
   const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   EXPECT_EQ(onednn_4x3, avx512) << "ISA " << static_cast<int>(dnnl::get_effective_cpu_isa());
   EXPECT_EQ(own_4x3, !avx512 && avx2);
@@ -344,6 +345,25 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvCase{96, 10, 10, 96, 5, 1, 1, 96, true, Activation::kLeaky},    // depthwise 5x5
                       ConvCase{16, 9, 9, 32, 3, 1, 1, 4, true, Activation::kRelu},        // grouped
                       ConvCase{24, 7, 7, 255, 1, 1, 1, 1, false, Activation::kLinear}));  // head
+
+// The network input is u8 (pixel k at scale 1/255). Without VNNI (the _avx2 ctest), oneDNN adds
+// pairs of u8 x s8 products in saturating 16 bits, so bright pixels would clip unless the weights
+// keep 7 bits; with 8-bit weights this case is off by 35% of its largest value there.
+TEST(ConvolutionalInt8Test, BrightU8InputDoesNotSaturate) {
+  const Layer layer = make_conv_layer(ConvCase{3, 33, 31, 16, 3, 1, 1, 1, true, Activation::kLeaky}, 7);
+  std::vector<float> in = random_vector(static_cast<std::size_t>(layer.input.size()), 12, 0.6f, 1.0f);
+  for (float& x : in) x = std::nearbyint(x * 255.0f) / 255.0f;
+  const std::vector<float> expected = conv_reference(layer, in);
+  PreparedConvolution prepared(layer);
+  Harness harness;
+  Plan& plan = harness.plan();
+  memory src =
+      plan.convert(harness.input(in, layer.input, tag::nchw), nhwc(layer.input, memory::data_type::u8), {255.0f});
+  Int8Scales scales;
+  scales.src = {1.0f / 255.0f};
+  scales.dst_type = memory::data_type::f32;
+  expect_within_quantisation(harness.run(make_convolutional_int8(plan, prepared, src, scales)), expected);
+}
 
 // A fused [shortcut] in int8: the convolution adds into `from`'s s8 storage, at its scales.
 TEST(ConvolutionalInt8Test, FusedShortcutMatchesReferenceLoop) {

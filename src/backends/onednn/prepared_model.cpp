@@ -61,11 +61,13 @@ std::shared_ptr<const float> PreparedConvolution::winograd_weights(int tile, con
 
 PreparedConvolution::Int8Weights PreparedConvolution::int8_weights(const dnnl::memory::desc& md,
                                                                    const std::vector<float>& input_scales,
-                                                                   const dnnl::engine& engine,
-                                                                   dnnl::stream& stream) const {
+                                                                   const dnnl::engine& engine, dnnl::stream& stream,
+                                                                   int max_weight) const {
   std::lock_guard<std::mutex> lock(mutex_);
   for (const Int8Layout& layout : int8_layouts_) {
-    if (layout.md == md && layout.input_scales == input_scales) return layout.weights;
+    if (layout.md == md && layout.input_scales == input_scales && layout.max_weight == max_weight) {
+      return layout.weights;
+    }
   }
   const auto& p = layer_->convolutional;
   const std::size_t channels = static_cast<std::size_t>(layer_->input.c);
@@ -92,7 +94,7 @@ PreparedConvolution::Int8Weights PreparedConvolution::int8_weights(const dnnl::m
         largest = std::max(largest, std::abs(w));
       }
     }
-    result.unit[f] = largest > 0 ? largest / 127.0f : 1.0f;
+    result.unit[f] = largest > 0 ? largest / static_cast<float>(max_weight) : 1.0f;
     inverse[f] = 1.0f / result.unit[f];
   }
   auto buffer = aligned_buffer(md.get_size());
@@ -105,7 +107,7 @@ PreparedConvolution::Int8Weights PreparedConvolution::int8_weights(const dnnl::m
       .execute(stream, source, target);
   stream.wait();
   result.data = buffer;
-  int8_layouts_.push_back({md, input_scales, result});
+  int8_layouts_.push_back({md, input_scales, max_weight, result});
   return result;
 }
 

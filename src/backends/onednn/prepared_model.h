@@ -37,14 +37,16 @@ class PreparedConvolution {
   // int8 weights for an input quantised at `input_scales` (one, or one per input channel): the
   // folded weights times the input scale of their channel, so the convolution of the quantised
   // input is exact up to rounding, then quantised symmetrically per filter: filter f holds
-  // round(w * input_scale / unit[f]) in [-127, 127]. `md` is the s8 layout the primitive asked
-  // for (with whatever compensation its kernel keeps). Created once per (md, input_scales).
+  // round(w * input_scale / unit[f]) in [-max_weight, max_weight] (127, or 63 where products of a
+  // u8 input would saturate, see make_convolutional_int8). `md` is the s8 layout the primitive
+  // asked for (with whatever compensation its kernel keeps). Created once per (md, input_scales,
+  // max_weight).
   struct Int8Weights {
     std::shared_ptr<const void> data;
     std::vector<float> unit;  // per filter: the real value of one accumulator step
   };
   Int8Weights int8_weights(const dnnl::memory::desc& md, const std::vector<float>& input_scales,
-                           const dnnl::engine& engine, dnnl::stream& stream) const;
+                           const dnnl::engine& engine, dnnl::stream& stream, int max_weight = 127) const;
 
  private:
   const darknet::Layer* layer_;
@@ -55,6 +57,7 @@ class PreparedConvolution {
   struct Int8Layout {
     dnnl::memory::desc md;
     std::vector<float> input_scales;
+    int max_weight;
     Int8Weights weights;
   };
   mutable std::vector<Int8Layout> int8_layouts_;
