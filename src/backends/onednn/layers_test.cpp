@@ -184,24 +184,29 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvCase{128, 26, 26, 32, 3, 1, 1, 1, true, Activation::kLeaky},  // Winograd 4x3
                       ConvCase{32, 11, 9, 16, 3, 1, 1, 1, false, Activation::kLinear}));
 
-// Dense 3x3 stride-1 convolutions from 32 input channels up run as Winograd: oneDNN's where it has
-// one (AVX-512), else ours (AVX2), with F(4x4,3x3) from 26x26 maps up; the cases above check values.
+// Dense 3x3 stride-1 convolutions from 32 input channels up run as Winograd, F(4x4,3x3) from 26x26
+// maps up: ours on maps up to 26x26 and wherever oneDNN has none (below AVX-512), oneDNN's on larger
+// maps with AVX-512. The cases above check the values.
 TEST(ConvolutionalTest, WinogradWhereAvailable) {
-  const Layer layer = make_conv_layer(ConvCase{128, 26, 26, 32, 3, 1, 1, 1, true, Activation::kLeaky}, 7);
-  PreparedConvolution prepared(layer);
-  Harness harness;
-  memory src = harness.input(std::vector<float>(static_cast<std::size_t>(layer.input.size())), layer.input, tag::nchw);
-  make_convolutional(harness.plan(), prepared, src);
-  bool onednn_4x3 = false, own_4x3 = false;
-  for (const std::string& name : harness.plan().implementations()) {
-    onednn_4x3 |= name.find("jit_wino_4x3") != std::string::npos;
-    own_4x3 |= name == "clouddetect:winograd_4x3_output";
-  }
   const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());  // feature bits
   const bool avx512 = (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
   const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  EXPECT_EQ(onednn_4x3, avx512) << "ISA " << static_cast<int>(dnnl::get_effective_cpu_isa());
-  EXPECT_EQ(own_4x3, !avx512 && avx2);
+  for (int side : {26, 52}) {
+    SCOPED_TRACE("map " + std::to_string(side));
+    const Layer layer = make_conv_layer(ConvCase{64, side, side, 32, 3, 1, 1, 1, true, Activation::kLeaky}, 7);
+    PreparedConvolution prepared(layer);
+    Harness harness;
+    memory src =
+        harness.input(std::vector<float>(static_cast<std::size_t>(layer.input.size())), layer.input, tag::nchw);
+    make_convolutional(harness.plan(), prepared, src);
+    bool onednn_4x3 = false, own_4x3 = false;
+    for (const std::string& name : harness.plan().implementations()) {
+      onednn_4x3 |= name.find("jit_wino_4x3") != std::string::npos;
+      own_4x3 |= name == "clouddetect:winograd_4x3_output";
+    }
+    EXPECT_EQ(onednn_4x3, avx512 && side > 26) << "ISA " << isa;
+    EXPECT_EQ(own_4x3, avx2 && !onednn_4x3);
+  }
 }
 
 // Our Winograd (for CPUs where oneDNN has none), forced here whatever this CPU has: both tile
