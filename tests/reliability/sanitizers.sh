@@ -4,10 +4,13 @@
 # Docker or a browser) under each:
 #   ASan+UBSan  -> ${SAN_BUILD_ROOT:-/work}/build-asan
 #   TSan        -> ${SAN_BUILD_ROOT:-/work}/build-tsan
-# oneDNN is left out (-DCLOUDDETECT_WITH_ONEDNN=OFF): its JIT and OpenMP runtime are not built
-# with the sanitizers, which makes TSan report races inside the uninstrumented runtime.
+# oneDNN is left out of these (-DCLOUDDETECT_WITH_ONEDNN=OFF): its JIT and OpenMP runtime are not
+# built with the sanitizers, which makes TSan report races inside the uninstrumented runtime. ASan
+# and UBSan have no such trouble, so a third build runs the native backend's own tests under them:
+#   ASan+UBSan, oneDNN -> ${SAN_BUILD_ROOT:-/work}/build-asan-onednn (layer and parity tests, each
+#   with the CPU's ISA and held to AVX2: our Winograd, pooling and int8 paths on both)
 # TSan suppressions (third-party code only, each explained): tests/reliability/tsan.supp.
-#   tests/reliability/sanitizers.sh [asan|tsan|all]   (default all)
+#   tests/reliability/sanitizers.sh [asan|tsan|asan-onednn|all]   (default all)
 # Env: SAN_JOBS (build jobs, default nproc), SAN_TIMEOUT (seconds per phase, default 2400),
 #      CLOUDDETECT_SHARED (models and images for the tests, default ../shared).
 # Exit status: 0 when every selected suite passes.
@@ -49,11 +52,47 @@ run_one() {  # name sanitizer
   fi
 }
 
+run_onednn() {
+  local name=asan-onednn dir="$root/build-asan-onednn" t0 t1 t2 isa test failed=0
+  t0=$(date +%s)
+  echo "== $name (address,undefined): configure + build in $dir"
+  timeout "$limit" cmake -S "$repo" -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DCLOUDDETECT_SANITIZE=address,undefined \
+    -DCLOUDDETECT_WITH_ONEDNN=ON -DCLOUDDETECT_SHARED="$shared" >"$dir.configure.log" 2>&1 \
+    || { echo "$name: configure FAILED (see $dir.configure.log)"; tail -20 "$dir.configure.log"; return 1; }
+  timeout "$limit" cmake --build "$dir" -j"$jobs" --target onednn_layers_test onednn_parity_test \
+    >"$dir.build.log" 2>&1 \
+    || { echo "$name: build FAILED (see $dir.build.log)"; grep -m20 -E "error|Error" "$dir.build.log"; return 1; }
+  t1=$(date +%s)
+  : >"$dir.test.log"
+  for isa in ALL AVX2; do  # ONEDNN_MAX_CPU_ISA: ALL is oneDNN's default (no cap)
+    for test in onednn_layers_test onednn_parity_test; do
+      echo "== $name: $test, ISA $isa" | tee -a "$dir.test.log"
+      if ! env ONEDNN_MAX_CPU_ISA="$isa" \
+          ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_stack_use_after_return=1 \
+          UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 CLOUDDETECT_SHARED="$shared" \
+          timeout "$limit" "$dir/src/backends/onednn/$test" >>"$dir.test.log" 2>&1; then
+        echo "$name: $test FAILED with ISA $isa"
+        failed=1
+      fi
+    done
+  done
+  t2=$(date +%s)
+  if [ "$failed" = 0 ]; then
+    echo "$name: PASS - $(grep -c '^\[       OK \]' "$dir.test.log") test runs (build $((t1 - t0)) s, tests $((t2 - t1)) s)"
+  else
+    echo "$name: FAIL - see $dir.test.log"
+    grep -E "FAILED|SUMMARY: .*Sanitizer|runtime error" "$dir.test.log" | head -40
+    return 1
+  fi
+}
+
 case "$which" in
   asan) run_one asan address,undefined || status=1 ;;
   tsan) run_one tsan thread || status=1 ;;
+  asan-onednn) run_onednn || status=1 ;;
   all) run_one asan address,undefined || status=1
-       run_one tsan thread || status=1 ;;
-  *) echo "usage: $0 [asan|tsan|all]" >&2; exit 2 ;;
+       run_one tsan thread || status=1
+       run_onednn || status=1 ;;
+  *) echo "usage: $0 [asan|tsan|asan-onednn|all]" >&2; exit 2 ;;
 esac
 exit $status
