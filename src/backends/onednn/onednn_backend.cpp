@@ -211,6 +211,46 @@ class OnednnBackend final : public Backend {
     return last_read[storage[from]] == k ? k : -1;
   }
 
+  // fp32: a [route] that concatenates whole outputs is written in place: its output is allocated
+  // first and each part's producer (a convolution without fused shortcut, or an upsample) writes
+  // straight into its channel range, a contiguous view in the blocked layout when every part has
+  // whole channel blocks. Saves the concat copy (yolov3-tiny: 384x26x26, ~0.4 ms). Returns, per
+  // layer, the memory it must write (empty: its own): the views for producers, the whole for routes.
+  std::vector<memory> routes_in_place(const std::vector<int>& storage, const std::vector<int>& shortcut_of,
+                                      const std::vector<bool>& feeds_head) {
+    const auto& layers = model_->layers;
+    std::vector<memory> into(layers.size());
+    for (const darknet::Layer& layer : layers) {
+      const auto& parts = layer.route.layers;
+      if (layer.type != darknet::LayerType::kRoute || layer.route.groups != 1 || parts.size() < 2) continue;
+      bool fits = true;
+      for (std::size_t k = 0; k < parts.size(); ++k) {
+        const darknet::Layer& producer = layers.at(parts[k]);
+        const memory::desc md = plan_.activation_desc({1, producer.output.c, producer.output.h, producer.output.w});
+        const int block = onednn::channel_block(md);
+        fits = fits && storage[parts[k]] == parts[k] && !into[parts[k]] && !feeds_head[parts[k]] &&
+               std::count(parts.begin(), parts.end(), parts[k]) == 1 && block > 1 && producer.output.c % block == 0 &&
+               ((producer.type == darknet::LayerType::kConvolutional && shortcut_of[parts[k]] < 0) ||
+                producer.type == darknet::LayerType::kUpsample);
+      }
+      if (!fits) continue;
+      const memory whole = plan_.new_memory(plan_.activation_desc({1, layer.output.c, layer.output.h, layer.output.w}));
+      std::size_t offset = 0;
+      for (int part : parts) {
+        const darknet::Layer& producer = layers[part];
+        const memory::desc md = plan_.activation_desc({1, producer.output.c, producer.output.h, producer.output.w});
+        into[part] = plan_.new_view(whole, md, offset);
+        offset += md.get_size();
+      }
+      into[layer.index] = whole;
+    }
+    return into;
+  }
+
+  static const memory* target(const std::vector<memory>& into, int layer) {
+    return into[static_cast<std::size_t>(layer)] ? &into[static_cast<std::size_t>(layer)] : nullptr;
+  }
+
   // int8: the per-channel s8 scales of every layer's output: range / 127, where a channel's range
   // is the larger of its calibration maximum and the mean + 3 standard deviations of its per-image
   // maxima, so a channel whose peak moves a lot from image to image gets room for images the
@@ -322,6 +362,8 @@ class OnednnBackend final : public Backend {
       }
     }
     const std::vector<Scales> scales = int8 ? int8_scales(shortcut_of) : std::vector<Scales>();
+    const std::vector<memory> into =
+        mode_ == Mode::kFp32 ? routes_in_place(storage, shortcut_of, feeds_head) : std::vector<memory>(layers.size());
 
     input_dims_ = {1, model_->channels, model_->height, model_->width};
     // int8: the input is pixel / 255, exact in u8 at scale 1/255; forward() writes it in nhwc.
@@ -371,7 +413,9 @@ class OnednnBackend final : public Backend {
                                               after_sum),
                    {1.0f}};
           } else {
-            out = {onednn::make_convolutional(plan_, prepared, src.data), {1.0f}};
+            out = {onednn::make_convolutional(plan_, prepared, src.data, nullptr, darknet::Activation::kLinear,
+                                              target(into, layer.index)),
+                   {1.0f}};
           }
           break;
         }
@@ -380,9 +424,15 @@ class OnednnBackend final : public Backend {
           out = {onednn::make_maxpool(plan_, layer, previous.data), previous.scales};
           break;
         case darknet::LayerType::kUpsample:
-          out = {onednn::make_upsample(plan_, layer, previous.data), previous.scales};
+          out = {onednn::make_upsample(plan_, layer, previous.data,
+                                       previous.is_int8() ? nullptr : target(into, layer.index)),
+                 previous.scales};
           break;
         case darknet::LayerType::kRoute: {
+          if (const memory* whole = target(into, layer.index)) {  // written in place by its parts
+            out = {*whole, {1.0f}};
+            break;
+          }
           // int8 parts keep their values and per-channel scales: the output's scales are the
           // (sliced) input scales concatenated. Parts must share a type and layout.
           bool all_int8 = true;

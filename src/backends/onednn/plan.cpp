@@ -43,15 +43,16 @@ memory Plan::new_memory(const memory::desc& md) {
   return result;
 }
 
-memory Plan::new_view(const memory& source, const memory::desc& md) {
+memory Plan::new_view(const memory& source, const memory::desc& md, std::size_t byte_offset) {
   memory result(md, engine_, DNNL_MEMORY_NONE);
   for (std::size_t i = 0; i < buffers_.size(); ++i) {
     if (buffers_[i].memory.get() == source.get()) {
-      buffers_.push_back({result, static_cast<int>(i), 0});
+      buffers_.push_back({result, static_cast<int>(i), byte_offset});
       return result;
     }
   }
-  result.set_data_handle(source.get_data_handle());  // external storage, already assigned
+  // External storage, already assigned.
+  result.set_data_handle(static_cast<char*>(source.get_data_handle()) + byte_offset);
   return result;
 }
 
@@ -154,7 +155,11 @@ void Plan::finalize(bool share_storage) {
   char* base = static_cast<char*>(arena_.get());
   for (int i : order) buffers_[i].memory.set_data_handle(base + buffers_[i].offset);
   for (int i = 0; i < n; ++i) {
-    if (buffers_[i].parent >= 0) buffers_[i].memory.set_data_handle(base + buffers_[root(i)].offset);
+    if (buffers_[i].parent < 0) continue;
+    std::size_t offset = 0;  // the sum of the offsets up to the root
+    int j = i;
+    for (; buffers_[j].parent >= 0; j = buffers_[j].parent) offset += buffers_[j].offset;
+    buffers_[i].memory.set_data_handle(base + buffers_[j].offset + offset);
   }
 
   scratchpad_ = memory(memory::desc({static_cast<memory::dim>(std::max<std::size_t>(scratchpad_bytes_, 1))},

@@ -38,8 +38,9 @@ class Plan {
 
   // A new activation buffer. Its storage is assigned by finalize() (read no data before that).
   dnnl::memory new_memory(const dnnl::memory::desc& md);
-  // A view (e.g. a submemory_desc) of `source`'s storage, `source` from new_memory or external.
-  dnnl::memory new_view(const dnnl::memory& source, const dnnl::memory::desc& md);
+  // A view (e.g. a submemory_desc) of `source`'s storage, `source` from new_memory or external,
+  // starting `byte_offset` bytes in.
+  dnnl::memory new_view(const dnnl::memory& source, const dnnl::memory::desc& md, std::size_t byte_offset = 0);
 
   // Appends a step; `scratchpad` is the primitive descriptor's scratchpad_desc().
   void add(const dnnl::primitive& primitive, std::unordered_map<int, dnnl::memory> args,
@@ -88,8 +89,8 @@ class Plan {
   dnnl::memory::format_tag activation_tag_;
   struct Buffer {
     dnnl::memory memory;
-    int parent = -1;  // a view of buffers_[parent]
-    std::size_t offset = 0;
+    int parent = -1;         // a view of buffers_[parent]
+    std::size_t offset = 0;  // in the arena (a root), or in its parent (a view)
   };
 
   std::vector<Step> steps_;

@@ -80,13 +80,14 @@ dnnl::post_ops convolution_post_ops(const darknet::Layer& layer, bool accumulate
   return ops;
 }
 
-// Appends the primitive of `pd` reading `src` (reordered if needed), writing a new memory or
-// `accumulate`; returns the output.
+// Appends the primitive of `pd` reading `src` (reordered if needed), writing `accumulate`, `into` or
+// a new memory; returns the output.
 memory append_convolution(Plan& plan, const dnnl::convolution_forward::primitive_desc& pd, const memory& src,
-                          const memory& weights, const memory& bias, const memory* accumulate) {
+                          const memory& weights, const memory& bias, const memory* accumulate,
+                          const memory* into = nullptr) {
   memory input = plan.reorder_to(src, pd.src_desc());
-  memory dst = accumulate ? *accumulate : plan.new_memory(pd.dst_desc());
-  if (dst.get_desc() != pd.dst_desc()) throw dnnl::error(dnnl_invalid_arguments, "shortcut input layout mismatch");
+  memory dst = accumulate ? *accumulate : into ? *into : plan.new_memory(pd.dst_desc());
+  if (dst.get_desc() != pd.dst_desc()) throw dnnl::error(dnnl_invalid_arguments, "convolution output layout mismatch");
   plan.add(dnnl::convolution_forward(pd),
            {{DNNL_ARG_SRC, input}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst}},
            pd.scratchpad_desc());
@@ -134,7 +135,7 @@ std::optional<dnnl::convolution_forward::primitive_desc> winograd_convolution(Pl
 }  // namespace
 
 memory make_convolutional(Plan& plan, const PreparedConvolution& prepared, const memory& src, const memory* accumulate,
-                          darknet::Activation accumulate_activation) {
+                          darknet::Activation accumulate_activation, const memory* into) {
   const darknet::Layer& layer = prepared.layer();
   const memory::dims src_dims = {1, layer.input.c, layer.input.h, layer.input.w};
   const memory::dims dst_dims = {1, layer.output.c, layer.output.h, layer.output.w};
@@ -150,7 +151,8 @@ memory make_convolutional(Plan& plan, const PreparedConvolution& prepared, const
   const bool small_map = layer.output.h * layer.output.w <= kOwnWinogradMaxPixels;
   if (!accumulate && (!winograd || small_map) && layer.input.c >= kWinogradMinInputChannels &&
       own_winograd_fits(plan, layer)) {
-    return make_own_winograd(plan, prepared, src, layer.output.h * layer.output.w >= kWinograd4x3MinPixels ? 4 : 2);
+    return make_own_winograd(plan, prepared, src, layer.output.h * layer.output.w >= kWinograd4x3MinPixels ? 4 : 2,
+                             into);
   }
   dnnl::primitive_attr attr = Plan::attr();
   attr.set_post_ops(convolution_post_ops(layer, accumulate != nullptr, accumulate_activation));
@@ -163,7 +165,7 @@ memory make_convolutional(Plan& plan, const PreparedConvolution& prepared, const
   plan.keep(weights);
   memory weights_memory(pd.weights_desc(), plan.engine(), const_cast<float*>(weights.get()));
   memory bias_memory(pd.bias_desc(), plan.engine(), const_cast<float*>(prepared.bias().data()));
-  memory dst = append_convolution(plan, pd, src, weights_memory, bias_memory, accumulate);
+  memory dst = append_convolution(plan, pd, src, weights_memory, bias_memory, accumulate, into);
   if (winograd) append_activation_in_place(plan, layer.convolutional.activation, dst);
   return dst;
 }

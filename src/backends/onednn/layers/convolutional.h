@@ -26,9 +26,13 @@ std::vector<float> fold_batch_norm_bias(const darknet::Layer& layer);
 // With `accumulate` (a fused [shortcut] that follows this layer), the activated result is added in
 // place to `accumulate`, which must be in the plan's activation layout and dead after this step,
 // then `accumulate_activation` is applied (post-ops: eltwise, sum, eltwise); returns `accumulate`.
+//
+// With `into` (a memory in the plan's activation layout, e.g. a view of a route's output) the result
+// is written there instead of a new memory.
 dnnl::memory make_convolutional(Plan& plan, const PreparedConvolution& prepared, const dnnl::memory& src,
                                 const dnnl::memory* accumulate = nullptr,
-                                darknet::Activation accumulate_activation = darknet::Activation::kLinear);
+                                darknet::Activation accumulate_activation = darknet::Activation::kLinear,
+                                const dnnl::memory* into = nullptr);
 
 // The int8 form. A quantised tensor q stands for the real values q * scale, with one scale per
 // tensor or one per channel.

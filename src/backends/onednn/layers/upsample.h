@@ -8,7 +8,9 @@
 
 namespace clouddetect::onednn {
 
-// Appends the resampling to `plan`; the output keeps the layout of `src`.
-dnnl::memory make_upsample(Plan& plan, const darknet::Layer& layer, const dnnl::memory& src);
+// Appends the resampling to `plan`; the output keeps the layout of `src`, written to `into` when given
+// (a memory of that layout).
+dnnl::memory make_upsample(Plan& plan, const darknet::Layer& layer, const dnnl::memory& src,
+                           const dnnl::memory* into = nullptr);
 
 }  // namespace clouddetect::onednn

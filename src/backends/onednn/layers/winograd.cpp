@@ -233,7 +233,8 @@ std::vector<float> winograd_weights(const std::vector<float>& oihw, int filters,
   return u;
 }
 
-memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const memory& src, int tile) {
+memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const memory& src, int tile,
+                         const memory* into) {
   const darknet::Layer& layer = prepared.layer();
   if (tile != 2 && tile != 4) throw dnnl::error(dnnl_invalid_arguments, "Winograd tile must be 2 or 4");
   if (!own_winograd_fits(plan, layer)) throw dnnl::error(dnnl_invalid_arguments, "layer does not fit our Winograd");
@@ -261,7 +262,9 @@ memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const 
   const memory weights_memory(pd.weights_desc(), plan.engine(), const_cast<float*>(weights.get()));
   const memory v = plan.new_memory(v_md);
   const memory m = plan.new_memory(m_md);
-  const memory dst = plan.new_memory(plan.activation_desc({1, g.filters, g.h, g.w}));
+  const memory::desc dst_md = plan.activation_desc({1, g.filters, g.h, g.w});
+  const memory dst = into ? *into : plan.new_memory(dst_md);
+  if (dst.get_desc() != dst_md) throw dnnl::error(dnnl_invalid_arguments, "Winograd output layout mismatch");
 
   const std::string name = "clouddetect:winograd_" + std::to_string(tile) + "x3_";
   const InputRow input_fn = tile == 2 ? input_row<2>(block) : input_row<4>(block);

@@ -24,8 +24,10 @@ namespace clouddetect::onednn {
 bool own_winograd_fits(const Plan& plan, const darknet::Layer& layer);
 
 // F(tile x tile, 3x3), tile 2 or 4, for a layer own_winograd_fits(). `src` in any layout (reordered
-// to the plan's activation layout if needed); returns the activated output in that layout.
-dnnl::memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const dnnl::memory& src, int tile);
+// to the plan's activation layout if needed); returns the activated output in that layout, written
+// to `into` when given (a memory of that layout).
+dnnl::memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const dnnl::memory& src, int tile,
+                               const dnnl::memory* into = nullptr);
 
 // The transformed weights G g G^T of every (channel, filter), from folded oihw weights of 3x3
 // filters: [(tile + 2)^2][channels][filters], computed in double.
