@@ -69,7 +69,7 @@ double xnnpack_ms(const darknet::Layer& layer, int iterations) {
   }
   const std::size_t pixels = static_cast<std::size_t>(layer.output.h * layer.output.w);
   if (p.activation == darknet::Activation::kLeaky) {
-    xnn_create_leaky_relu_nc_f32(p.filters, p.filters, p.filters, 0.1f, 0, &activation);
+    xnn_create_leaky_relu_nc_f32(p.filters, p.filters, p.filters, onednn::kLeakySlope, 0, &activation);
     xnn_setup_leaky_relu_nc_f32(activation, pixels, output.data(), output.data(), nullptr);
   } else if (p.activation == darknet::Activation::kLogistic) {
     xnn_create_sigmoid_nc_f32(p.filters, p.filters, p.filters, 0, &activation);

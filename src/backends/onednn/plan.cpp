@@ -234,7 +234,7 @@ void append_activation(dnnl::post_ops& ops, darknet::Activation activation) {
     case darknet::Activation::kLinear:
       return;
     case darknet::Activation::kLeaky:
-      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.1f, 0.0f);
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, kLeakySlope, 0.0f);
       return;
     case darknet::Activation::kRelu:
       ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);

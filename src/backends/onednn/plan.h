@@ -117,7 +117,10 @@ int channel_block(const dnnl::memory::desc& md);
 
 namespace clouddetect::onednn {
 
-// Darknet's activations as oneDNN eltwise post-ops (leaky = relu with alpha 0.1); linear adds none.
+// Darknet's leaky activation: x > 0 ? x : kLeakySlope * x.
+constexpr float kLeakySlope = 0.1f;
+
+// Darknet's activations as oneDNN eltwise post-ops (leaky = relu with alpha kLeakySlope); linear adds none.
 void append_activation(dnnl::post_ops& ops, darknet::Activation activation);
 // Appends `activation` as a separate eltwise step over `data`, in place (none for linear).
 void append_activation_in_place(Plan& plan, darknet::Activation activation, const dnnl::memory& data);

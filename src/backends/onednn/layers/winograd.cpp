@@ -280,7 +280,7 @@ memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const 
            pd.scratchpad_desc());
 
   const auto activation = layer.convolutional.activation;
-  const float slope = activation == darknet::Activation::kLeaky  ? 0.1f
+  const float slope = activation == darknet::Activation::kLeaky  ? kLeakySlope
                       : activation == darknet::Activation::kRelu ? 0.0f
                                                                  : 1.0f;
   const bool logistic = activation == darknet::Activation::kLogistic;
