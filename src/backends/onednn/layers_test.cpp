@@ -9,6 +9,7 @@
 #include <random>
 
 #include "backends/onednn/layers/convolutional.h"
+#include "backends/onednn/layers/lanes.h"
 #include "backends/onednn/layers/maxpool.h"
 #include "backends/onednn/layers/route.h"
 #include "backends/onednn/layers/shortcut.h"
@@ -190,7 +191,7 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(ConvolutionalTest, WinogradWhereAvailable) {
   const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());  // feature bits
   const bool avx512 = (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx2 = has_avx2_fma();
   for (int side : {26, 52}) {
     SCOPED_TRACE("map " + std::to_string(side));
     const Layer layer = make_conv_layer(ConvCase{64, side, side, 32, 3, 1, 1, 1, true, Activation::kLeaky}, 7);
@@ -220,7 +221,7 @@ struct OwnWinogradCase {
 class OwnWinogradTest : public ::testing::TestWithParam<OwnWinogradCase> {};
 
 TEST_P(OwnWinogradTest, MatchesReferenceLoop) {
-  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) GTEST_SKIP() << "needs AVX2 and FMA";
+  if (!has_avx2_fma()) GTEST_SKIP() << "needs AVX2 and FMA";
   const Layer layer = make_conv_layer(GetParam().conv, 5);
   const std::vector<float> in = random_vector(static_cast<std::size_t>(layer.input.size()), 6);
   PreparedConvolution prepared(layer);
@@ -464,7 +465,7 @@ INSTANTIATE_TEST_SUITE_P(
                       PoolCase{8, 26, 24, 2, 2, tag::nChw8c},                                             // ours (AVX2)
                       PoolCase{32, 14, 10, 2, 2, tag::nChw16c}, PoolCase{16, 12, 12, 2, 2, tag::nchw}));  // oneDNN's
 
-// 2x2 stride-2 pools of even blocked fp32 maps run our loop on AVX2 CPUs (faster than oneDNN 2.6's).
+// 2x2 stride-2 pools of even blocked fp32 maps run our loop on AVX2+FMA CPUs (faster than oneDNN 2.6's).
 TEST(MaxpoolTest, OwnLoopForEvenTwoByTwo) {
   Layer layer;
   layer.type = darknet::LayerType::kMaxpool;
@@ -476,8 +477,7 @@ TEST(MaxpoolTest, OwnLoopForEvenTwoByTwo) {
                              harness.plan().activation_desc({1, 16, 26, 26}));
   make_maxpool(harness.plan(), layer, src);
   const std::vector<std::string> kernels = harness.plan().implementations();
-  EXPECT_EQ(std::count(kernels.begin(), kernels.end(), "clouddetect:max_pool_2x2"),
-            __builtin_cpu_supports("avx2") ? 1 : 0);
+  EXPECT_EQ(std::count(kernels.begin(), kernels.end(), "clouddetect:max_pool_2x2"), has_avx2_fma() ? 1 : 0);
 }
 
 // ---- [upsample] ----

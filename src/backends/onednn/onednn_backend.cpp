@@ -219,26 +219,27 @@ class OnednnBackend final : public Backend {
   std::vector<memory> routes_in_place(const std::vector<int>& storage, const std::vector<int>& shortcut_of,
                                       const std::vector<bool>& feeds_head) {
     const auto& layers = model_->layers;
+    auto output_desc = [&](const darknet::Layer& layer) {
+      return plan_.activation_desc({1, layer.output.c, layer.output.h, layer.output.w});
+    };
     std::vector<memory> into(layers.size());
     for (const darknet::Layer& layer : layers) {
       const auto& parts = layer.route.layers;
       if (layer.type != darknet::LayerType::kRoute || layer.route.groups != 1 || parts.size() < 2) continue;
       bool fits = true;
-      for (std::size_t k = 0; k < parts.size(); ++k) {
-        const darknet::Layer& producer = layers.at(parts[k]);
-        const memory::desc md = plan_.activation_desc({1, producer.output.c, producer.output.h, producer.output.w});
-        const int block = onednn::channel_block(md);
-        fits = fits && storage[parts[k]] == parts[k] && !into[parts[k]] && !feeds_head[parts[k]] &&
-               std::count(parts.begin(), parts.end(), parts[k]) == 1 && block > 1 && producer.output.c % block == 0 &&
-               ((producer.type == darknet::LayerType::kConvolutional && shortcut_of[parts[k]] < 0) ||
+      for (int part : parts) {
+        const darknet::Layer& producer = layers.at(part);
+        const int block = onednn::channel_block(output_desc(producer));
+        fits = fits && storage[part] == part && !into[part] && !feeds_head[part] &&
+               std::count(parts.begin(), parts.end(), part) == 1 && block > 1 && producer.output.c % block == 0 &&
+               ((producer.type == darknet::LayerType::kConvolutional && shortcut_of[part] < 0) ||
                 producer.type == darknet::LayerType::kUpsample);
       }
       if (!fits) continue;
-      const memory whole = plan_.new_memory(plan_.activation_desc({1, layer.output.c, layer.output.h, layer.output.w}));
+      const memory whole = plan_.new_memory(output_desc(layer));
       std::size_t offset = 0;
       for (int part : parts) {
-        const darknet::Layer& producer = layers[part];
-        const memory::desc md = plan_.activation_desc({1, producer.output.c, producer.output.h, producer.output.w});
+        const memory::desc md = output_desc(layers[part]);
         into[part] = plan_.new_view(whole, md, offset);
         offset += md.get_size();
       }
@@ -424,9 +425,7 @@ class OnednnBackend final : public Backend {
           out = {onednn::make_maxpool(plan_, layer, previous.data), previous.scales};
           break;
         case darknet::LayerType::kUpsample:
-          out = {onednn::make_upsample(plan_, layer, previous.data,
-                                       previous.is_int8() ? nullptr : target(into, layer.index)),
-                 previous.scales};
+          out = {onednn::make_upsample(plan_, layer, previous.data, target(into, layer.index)), previous.scales};
           break;
         case darknet::LayerType::kRoute: {
           if (const memory* whole = target(into, layer.index)) {  // written in place by its parts

@@ -22,6 +22,19 @@ std::shared_ptr<void> aligned_buffer(std::size_t bytes) {
   return buffer;
 }
 
+// `plain` (in the plain layout of md's dims) reordered into a new buffer of layout `md`, scaled by
+// `attr`'s output scales if it has any.
+std::shared_ptr<void> reordered(std::vector<float>& plain, const dnnl::memory::desc& md, const dnnl::engine& engine,
+                                dnnl::stream& stream, const dnnl::primitive_attr& attr = {}) {
+  auto buffer = aligned_buffer(md.get_size());
+  dnnl::memory source(plain_desc(md.dims()), engine, plain.data());
+  dnnl::memory target(md, engine, buffer.get());
+  dnnl::reorder(dnnl::reorder::primitive_desc(engine, source.get_desc(), engine, md, attr))
+      .execute(stream, source, target);
+  stream.wait();
+  return buffer;
+}
+
 }  // namespace
 
 std::shared_ptr<const float> PreparedConvolution::weights(const dnnl::memory::desc& md, const dnnl::engine& engine,
@@ -32,11 +45,7 @@ std::shared_ptr<const float> PreparedConvolution::weights(const dnnl::memory::de
   }
   // Folded plain weights exist only while reordering: the darknet model keeps the originals.
   std::vector<float> plain = fold_batch_norm_weights(*layer_);
-  auto buffer = std::static_pointer_cast<float>(aligned_buffer(md.get_size()));
-  dnnl::memory source(plain_desc(md.dims()), engine, plain.data());
-  dnnl::memory target(md, engine, buffer.get());
-  dnnl::reorder(source, target).execute(stream, source, target);
-  stream.wait();
+  auto buffer = std::static_pointer_cast<float>(reordered(plain, md, engine, stream));
   layouts_.emplace_back(md, buffer);
   return buffer;
 }
@@ -50,11 +59,7 @@ std::shared_ptr<const float> PreparedConvolution::winograd_weights(int tile, con
   }
   std::vector<float> plain =
       onednn::winograd_weights(fold_batch_norm_weights(*layer_), layer_->output.c, layer_->input.c, tile);
-  auto buffer = std::static_pointer_cast<float>(aligned_buffer(md.get_size()));
-  dnnl::memory source(plain_desc(md.dims()), engine, plain.data());
-  dnnl::memory target(md, engine, buffer.get());
-  dnnl::reorder(source, target).execute(stream, source, target);
-  stream.wait();
+  auto buffer = std::static_pointer_cast<float>(reordered(plain, md, engine, stream));
   winograd_layouts_.push_back({tile, {md, buffer}});
   return buffer;
 }
@@ -97,16 +102,10 @@ PreparedConvolution::Int8Weights PreparedConvolution::int8_weights(const dnnl::m
     result.unit[f] = largest > 0 ? largest / static_cast<float>(max_weight) : 1.0f;
     inverse[f] = 1.0f / result.unit[f];
   }
-  auto buffer = aligned_buffer(md.get_size());
-  dnnl::memory source(plain_desc(md.dims()), engine, plain.data());
-  dnnl::memory target(md, engine, buffer.get());
   dnnl::primitive_attr attr;
   // Per filter: dim 0 of oihw, dims 0 and 1 (group, filter) of goihw.
   attr.set_output_scales(md.dims().size() == 5 ? 0b11 : 0b1, inverse);
-  dnnl::reorder(dnnl::reorder::primitive_desc(engine, source.get_desc(), engine, md, attr))
-      .execute(stream, source, target);
-  stream.wait();
-  result.data = buffer;
+  result.data = reordered(plain, md, engine, stream, attr);
   int8_layouts_.push_back({md, input_scales, max_weight, result});
   return result;
 }

@@ -124,8 +124,8 @@ std::optional<dnnl::convolution_forward::primitive_desc> winograd_convolution(Pl
   // but keeps 2.25x more transformed weights; measured in yolov3-tiny (1 thread, interleaved) it is
   // faster from 26x26 maps up (e.g. 64->128 at 52x52 1.7 -> 1.1 ms) and slower at 13x13, where
   // streaming the weights dominates (512->1024: 11.6 -> 14.9 ms).
+  if (layer.output.h * layer.output.w < kWinograd4x3MinPixels) return pd;
   const dnnl::convolution_forward::primitive_desc first = *pd;
-  if (layer.output.h * layer.output.w < kWinograd4x3MinPixels) return first;
   do {
     if (std::string(pd->impl_info_str()).find(kWinograd4x3) != std::string::npos) return pd;
   } while (pd->next_impl());

@@ -3,8 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
-#include <cstring>
 #include <string>
+
+#include "backends/onednn/layers/lanes.h"
 
 namespace clouddetect::onednn {
 
@@ -48,35 +49,7 @@ struct Geometry {
 };
 
 // The loops below have compile-time trip counts and constant matrices: unrolled, the zero
-// coefficients vanish and the +-1 ones become additions. A value is one channel block of the
-// nChw8c/nChw16c layout as a GCC vector (one or two AVX2 registers). Compiled for AVX2+FMA;
-// own_winograd_fits() checks the CPU.
-#define CLOUDDETECT_AVX2 __attribute__((target("avx2,fma")))
-
-// (GCC drops vector_size on a dependent alias template: one specialisation per size.)
-template <int Block>
-struct LanesOf;
-template <>
-struct LanesOf<8> {
-  typedef float type __attribute__((vector_size(32)));
-};
-template <>
-struct LanesOf<16> {
-  typedef float type __attribute__((vector_size(64)));
-};
-template <int Block>
-using Lanes = typename LanesOf<Block>::type;
-static_assert(sizeof(Lanes<8>) == 8 * sizeof(float) && sizeof(Lanes<16>) == 16 * sizeof(float));
-
-// By reference: a 64-byte vector passed by value would change the ABI between ISAs.
-template <typename Vec>
-CLOUDDETECT_AVX2 inline void load(Vec& v, const float* p) {
-  std::memcpy(&v, p, sizeof v);
-}
-template <typename Vec>
-CLOUDDETECT_AVX2 inline void store(float* p, const Vec& v) {
-  std::memcpy(p, &v, sizeof v);
-}
+// coefficients vanish and the +-1 ones become additions. A value is one channel block (lanes.h).
 
 // One row of tiles, every channel block, into V.
 template <int Tile, int Block>
@@ -185,8 +158,6 @@ CLOUDDETECT_AVX2 void transform_output_row(const float* m, const Geometry& g, in
   }
 }
 
-#undef CLOUDDETECT_AVX2
-
 using InputRow = void (*)(const float*, const Geometry&, int, float*);
 using OutputRow = void (*)(const float*, const Geometry&, int, const float*, float, bool, float*);
 
@@ -206,7 +177,7 @@ bool own_winograd_fits(const Plan& plan, const darknet::Layer& layer) {
   const int block = channel_block(plan.activation_desc({1, layer.input.c, layer.input.h, layer.input.w}));
   return p.size == 3 && p.stride == 1 && p.padding == 1 && p.groups == 1 && (block == 8 || block == 16) &&
          layer.input.c % block == 0 && p.filters % block == 0 && layer.output.h == layer.input.h &&
-         layer.output.w == layer.input.w && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+         layer.output.w == layer.input.w && has_avx2_fma();
 }
 
 std::vector<float> winograd_weights(const std::vector<float>& oihw, int filters, int channels, int tile) {

@@ -1,0 +1,40 @@
+// One channel block of the nChw8c / nChw16c layouts as a GCC vector, for the few loops of our own
+// (layers/winograd.cpp, layers/maxpool.cpp). Their functions are compiled for AVX2+FMA
+// (CLOUDDETECT_AVX2) and only called after checking the CPU has it.
+#pragma once
+
+#include <cstring>
+
+#define CLOUDDETECT_AVX2 __attribute__((target("avx2,fma")))
+
+namespace clouddetect::onednn {
+
+// (GCC drops vector_size on a dependent alias template: one specialisation per size.)
+template <int Block>
+struct LanesOf;
+template <>
+struct LanesOf<8> {
+  typedef float type __attribute__((vector_size(32)));
+};
+template <>
+struct LanesOf<16> {
+  typedef float type __attribute__((vector_size(64)));
+};
+template <int Block>
+using Lanes = typename LanesOf<Block>::type;
+static_assert(sizeof(Lanes<8>) == 8 * sizeof(float) && sizeof(Lanes<16>) == 16 * sizeof(float));
+
+// By reference: a 64-byte vector passed by value would change the ABI between ISAs.
+template <typename Vec>
+CLOUDDETECT_AVX2 inline void load(Vec& v, const float* p) {
+  std::memcpy(&v, p, sizeof v);
+}
+template <typename Vec>
+CLOUDDETECT_AVX2 inline void store(float* p, const Vec& v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+// The CPU runs CLOUDDETECT_AVX2 code.
+inline bool has_avx2_fma() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+
+}  // namespace clouddetect::onednn
