@@ -1,7 +1,7 @@
 // Interleaved single-process timing, native vs opencv, for the native backend's own tuning (the
 // product benchmark is `clouddetect bench`). Usage:
 //   clouddetect_onednn_bench MODEL_DIR [iterations=30] [threads=1]
-//   clouddetect_onednn_bench --layers MODEL_DIR [iterations=20]   (each conv alone, per layout)
+//   clouddetect_onednn_bench --layers MODEL_DIR [iterations=20] [nChw16c|nChw8c|nhwc]   (each conv alone, per layout)
 // --layers also times each convolution with XNNPACK (nhwc, its activation as a second operator)
 // when built with it (Debian libxnnpack-dev): the issue asks which library is fastest per layer.
 // A model folder without .weights (yolov3-tiny) runs with synthetic weights. Prints the median
@@ -91,7 +91,7 @@ double xnnpack_ms(const darknet::Layer& layer, int iterations) {
 // Each convolution of the model alone, in each activation layout: the minimum thread CPU ms over
 // `iterations` runs (the minimum is the least disturbed by other load on the machine). The
 // nChw16c/nChw8c columns are what the backend runs (Winograd where it chooses it).
-int bench_layers(const std::string& directory, int iterations) {
+int bench_layers(const std::string& directory, int iterations, const std::string& only_layout) {
   using tag = dnnl::memory::format_tag;
   auto model = onednn::testing::load_test_model(directory);
   omp_set_num_threads(1);
@@ -110,7 +110,8 @@ int bench_layers(const std::string& directory, int iterations) {
     onednn::PreparedConvolution prepared(layer);
     double ms[3];
     for (int v = 0; v < 3; ++v) {
-      if (layer.input.c < 8 && layouts[v].second == tag::nhwc) {  // oneDNN has only a reference kernel
+      if ((layer.input.c < 8 && layouts[v].second == tag::nhwc) ||
+          (!only_layout.empty() && only_layout != layouts[v].first)) {  // oneDNN has only a reference kernel
         ms[v] = 0;
         continue;
       }
@@ -136,7 +137,7 @@ int bench_layers(const std::string& directory, int iterations) {
                   p.stride, p.groups, p.filters);
     double xnnpack = 0;
 #ifdef CLOUDDETECT_HAVE_XNNPACK
-    xnnpack = xnnpack_ms(layer, iterations);
+    if (only_layout.empty()) xnnpack = xnnpack_ms(layer, iterations);
 #endif
     xnnpack_total += xnnpack;
     std::printf("%-5d %-34s %9.3f %9.3f %9.3f %9.3f\n", layer.index, name, ms[0], ms[1], ms[2], xnnpack);
@@ -151,7 +152,7 @@ int bench_layers(const std::string& directory, int iterations) {
 int main(int argc, char** argv) {
   if (argc > 2 && std::string(argv[1]) == "--layers") {
     try {
-      return bench_layers(argv[2], argc > 3 ? std::atoi(argv[3]) : 20);
+      return bench_layers(argv[2], argc > 3 ? std::atoi(argv[3]) : 20, argc > 4 ? argv[4] : "");
     } catch (const std::exception& e) {
       std::fprintf(stderr, "error: %s\n", e.what());
       return 1;

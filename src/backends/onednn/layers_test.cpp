@@ -203,7 +203,7 @@ TEST(ConvolutionalTest, WinogradWhereAvailable) {
     bool onednn_4x3 = false, own_4x3 = false;
     for (const std::string& name : harness.plan().implementations()) {
       onednn_4x3 |= name.find("jit_wino_4x3") != std::string::npos;
-      own_4x3 |= name == "clouddetect:winograd_4x3_output";
+      own_4x3 |= name == "clouddetect:winograd_4x3";
     }
     EXPECT_EQ(onednn_4x3, avx512 && side > 26) << "ISA " << isa;
     EXPECT_EQ(own_4x3, avx2 && !onednn_4x3);
@@ -211,12 +211,30 @@ TEST(ConvolutionalTest, WinogradWhereAvailable) {
 }
 
 // Our Winograd (for CPUs where oneDNN has none), forced here whatever this CPU has: both tile
-// sizes, both channel blocks, maps that do not divide into tiles, every activation.
+// sizes, both channel blocks, maps that do not divide into tiles, every activation, maps of
+// several blocks of tile rows (kWinogradBlockBytes) with a shorter last block, and the fused
+// 2x2 stride-2 max pool (even maps, including a partial last tile).
 struct OwnWinogradCase {
   int tile;
   tag layout;
   ConvCase conv;
+  bool pool = false;
 };
+
+// A 2x2 stride-2 max pool of an even NCHW map.
+std::vector<float> max_pool_2x2(const std::vector<float>& in, int c, int h, int w) {
+  std::vector<float> out(static_cast<std::size_t>(c) * (h / 2) * (w / 2));
+  for (int k = 0; k < c; ++k) {
+    for (int y = 0; y < h / 2; ++y) {
+      for (int x = 0; x < w / 2; ++x) {
+        auto at = [&](int dy, int dx) { return in[(static_cast<std::size_t>(k) * h + 2 * y + dy) * w + 2 * x + dx]; };
+        out[(static_cast<std::size_t>(k) * (h / 2) + y) * (w / 2) + x] =
+            std::max(std::max(at(0, 0), at(0, 1)), std::max(at(1, 0), at(1, 1)));
+      }
+    }
+  }
+  return out;
+}
 
 class OwnWinogradTest : public ::testing::TestWithParam<OwnWinogradCase> {};
 
@@ -229,23 +247,34 @@ TEST_P(OwnWinogradTest, MatchesReferenceLoop) {
   Harness harness(std::move(plan));
   ASSERT_TRUE(own_winograd_fits(harness.plan(), layer));
   memory src = harness.input(in, layer.input, tag::nchw);
-  memory out = make_own_winograd(harness.plan(), prepared, src, GetParam().tile);
+  const bool pool = GetParam().pool;
+  memory out = make_own_winograd(harness.plan(), prepared, src, GetParam().tile, nullptr, pool);
   std::vector<std::string> kernels = harness.plan().implementations();
   EXPECT_NE(std::find(kernels.begin(), kernels.end(),
-                      "clouddetect:winograd_" + std::to_string(GetParam().tile) + "x3_output"),
+                      "clouddetect:winograd_" + std::to_string(GetParam().tile) + "x3" + (pool ? "+max_pool_2x2" : "")),
             kernels.end());
-  expect_close(harness.run(out), conv_reference(layer, in));
+  const std::vector<float> conv = conv_reference(layer, in);
+  expect_close(harness.run(out), pool ? max_pool_2x2(conv, layer.output.c, layer.output.h, layer.output.w) : conv);
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Tiles, OwnWinogradTest,
-    ::testing::Values(OwnWinogradCase{2, tag::nChw8c, ConvCase{32, 13, 13, 48, 3, 1, 1, 1, true, Activation::kLeaky}},
-                      OwnWinogradCase{4, tag::nChw8c, ConvCase{32, 26, 26, 16, 3, 1, 1, 1, true, Activation::kLeaky}},
-                      OwnWinogradCase{4, tag::nChw8c, ConvCase{16, 11, 9, 24, 3, 1, 1, 1, false, Activation::kLinear}},
-                      OwnWinogradCase{2, tag::nChw8c, ConvCase{8, 7, 10, 8, 3, 1, 1, 1, true, Activation::kRelu}},
-                      OwnWinogradCase{4, tag::nChw16c, ConvCase{48, 14, 15, 32, 3, 1, 1, 1, true, Activation::kLeaky}},
-                      OwnWinogradCase{2, tag::nChw16c,
-                                      ConvCase{16, 9, 6, 16, 3, 1, 1, 1, false, Activation::kLogistic}}));
+    ::testing::Values(
+        OwnWinogradCase{2, tag::nChw8c, ConvCase{32, 13, 13, 48, 3, 1, 1, 1, true, Activation::kLeaky}},
+        OwnWinogradCase{4, tag::nChw8c, ConvCase{32, 26, 26, 16, 3, 1, 1, 1, true, Activation::kLeaky}},
+        OwnWinogradCase{4, tag::nChw8c, ConvCase{16, 11, 9, 24, 3, 1, 1, 1, false, Activation::kLinear}},
+        OwnWinogradCase{2, tag::nChw8c, ConvCase{8, 7, 10, 8, 3, 1, 1, 1, true, Activation::kRelu}},
+        OwnWinogradCase{4, tag::nChw16c, ConvCase{48, 14, 15, 32, 3, 1, 1, 1, true, Activation::kLeaky}},
+        OwnWinogradCase{2, tag::nChw16c, ConvCase{16, 9, 6, 16, 3, 1, 1, 1, false, Activation::kLogistic}},
+        // several blocks of tile rows: 11 rows of 10 tiles in blocks of 2 (F4); 15
+        // rows in blocks of 4 (F2)
+        OwnWinogradCase{4, tag::nChw8c, ConvCase{64, 44, 39, 64, 3, 1, 1, 1, true, Activation::kLeaky}},
+        OwnWinogradCase{2, tag::nChw16c, ConvCase{64, 30, 29, 64, 3, 1, 1, 1, true, Activation::kLeaky}},
+        // fused pool
+        OwnWinogradCase{4, tag::nChw8c, ConvCase{32, 26, 26, 16, 3, 1, 1, 1, true, Activation::kLeaky}, true},
+        OwnWinogradCase{4, tag::nChw8c, ConvCase{64, 44, 40, 64, 3, 1, 1, 1, true, Activation::kLeaky}, true},
+        OwnWinogradCase{2, tag::nChw8c, ConvCase{8, 10, 14, 8, 3, 1, 1, 1, true, Activation::kRelu}, true},
+        OwnWinogradCase{4, tag::nChw16c, ConvCase{16, 6, 10, 32, 3, 1, 1, 1, false, Activation::kLogistic}, true}));
 
 // A [shortcut] fused into the convolution before it: act2(act1(conv) + from), in place in `from`.
 TEST(ConvolutionalTest, FusedShortcutMatchesReferenceLoop) {

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "backends/onednn/layers/convolutional.h"
 #include "backends/onednn/layers/maxpool.h"
@@ -330,6 +332,20 @@ class OnednnBackend final : public Backend {
     return {plan_.convert(value.data, plan_.activation_desc(dims, memory::data_type::s8), inverse(scales)), scales};
   }
 
+  // True when the convolution `index` (fp32) may hand its output straight to the 2x2 stride-2
+  // [maxpool] after it, in one step (make_convolutional_pooled): the pool is its only reader and
+  // the convolution writes a plain output of its own (no fused shortcut, head, or route view).
+  bool pools_after(int index, const std::vector<std::vector<int>>& readers, const std::vector<bool>& feeds_head,
+                   const std::vector<int>& shortcut_of, const std::vector<memory>& into) const {
+    const auto& layers = model_->layers;
+    if (mode_ != Mode::kFp32 || index + 1 >= static_cast<int>(layers.size())) return false;
+    const darknet::Layer& pool = layers[index + 1];
+    return pool.type == darknet::LayerType::kMaxpool && pool.maxpool.size == 2 && pool.maxpool.stride == 2 &&
+           pool.input.h % 2 == 0 && pool.input.w % 2 == 0 && pool.output.h == pool.input.h / 2 &&
+           pool.output.w == pool.input.w / 2 && readers[index] == std::vector<int>{index + 1} && !feeds_head[index] &&
+           shortcut_of[index] < 0 && !target(into, index);
+  }
+
   void build() {
     const auto& layers = model_->layers;
     const int n = static_cast<int>(layers.size());
@@ -374,6 +390,7 @@ class OnednnBackend final : public Backend {
              : Value{input_memory_ = memory(onednn::plain_desc(input_dims_), plan_.engine(), DNNL_MEMORY_NONE), {1.0f}};
     std::vector<Value> outputs(layers.size());
     std::vector<bool> fused(layers.size(), false);
+    std::vector<bool> pooled_by_previous(layers.size(), false);  // a [maxpool] done by the convolution before it
     for (const darknet::Layer& layer : layers) {
       building_ = where(layer);
       const Value& previous = layer.index == 0 ? network_input : outputs[layer.index - 1];
@@ -408,6 +425,13 @@ class OnednnBackend final : public Backend {
           }
           const Value src = to_f32(previous);
           const memory::desc dst_md = plan_.activation_desc(dst_dims);
+          if (pools_after(layer.index, readers, feeds_head, shortcut_of, into)) {
+            if (std::optional<memory> pooled = onednn::make_convolutional_pooled(plan_, prepared, src.data)) {
+              pooled_by_previous[layer.index + 1] = true;
+              out = {*pooled, {1.0f}};
+              break;
+            }
+          }
           if (shortcut >= 0 && outputs[layers[shortcut].shortcut.from].data.get_desc() == dst_md) {
             fused[shortcut] = true;
             out = {onednn::make_convolutional(plan_, prepared, src.data, &outputs[layers[shortcut].shortcut.from].data,
@@ -422,7 +446,9 @@ class OnednnBackend final : public Backend {
         }
         // Max pooling and nearest upsampling commute with a positive scale: int8 stays int8.
         case darknet::LayerType::kMaxpool:
-          out = {onednn::make_maxpool(plan_, layer, previous.data), previous.scales};
+          out = pooled_by_previous[layer.index]
+                    ? previous
+                    : Value{onednn::make_maxpool(plan_, layer, previous.data), previous.scales};
           break;
         case darknet::LayerType::kUpsample:
           out = {onednn::make_upsample(plan_, layer, previous.data, target(into, layer.index)), previous.scales};
@@ -465,7 +491,9 @@ class OnednnBackend final : public Backend {
           out = previous;
           break;
       }
-      const memory::dims expected = {1, layer.output.c, layer.output.h, layer.output.w};
+      const darknet::Shape& shape =
+          layer.index + 1 < n && pooled_by_previous[layer.index + 1] ? layers[layer.index + 1].output : layer.output;
+      const memory::dims expected = {1, shape.c, shape.h, shape.w};
       if (out.data.get_desc().dims() != expected) {
         throw Error(ErrorCode::kInternal, "native backend: " + building_ + " produced an unexpected shape");
       }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <sstream>
 
@@ -76,6 +77,22 @@ INSTANTIATE_TEST_SUITE_P(Models, NativeParityTest,
                            for (char& c : name) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
                            return name;
                          });
+
+// Held to AVX2 (the _avx2 ctest entries), yolov3-tiny's 16->32, 32->64 and 64->128 convolutions run
+// as our Winograd with the 2x2 stride-2 max pool after each done in the same step (the 128->256
+// one feeds a route as well, so it keeps its output); HeadsMatchOpenCv checks the values.
+TEST(NativePlanTest, PoolsFollowingOurWinogradAreFused) {
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());  // feature bits
+  if ((isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core || !__builtin_cpu_supports("avx2") ||
+      !__builtin_cpu_supports("fma")) {
+    GTEST_SKIP() << "our Winograd runs the large maps only below AVX-512 (run with ONEDNN_MAX_CPU_ISA=AVX2)";
+  }
+  auto model = onednn::testing::load_test_model(testing::model_dir("yolov3-tiny"));
+  const std::vector<std::string> kernels = make_onednn_backend(model, BackendOptions{})->kernels();
+  EXPECT_EQ(std::count(kernels.begin(), kernels.end(), "clouddetect:winograd_4x3+max_pool_2x2"), 3);
+  // Left: the pool after the 3-channel first layer (oneDNN's kernel) and the one after the route source.
+  EXPECT_EQ(std::count(kernels.begin(), kernels.end(), "clouddetect:max_pool_2x2"), 2);
+}
 
 // Instances share the prepared weights but nothing mutable: interleaved runs, with a different
 // thread count, give bit-identical heads.

@@ -1,7 +1,10 @@
 #include "backends/onednn/plan.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 namespace clouddetect::onednn {
@@ -29,7 +32,23 @@ memory::format_tag preferred_activation_tag() {
 Plan::Plan(dnnl::engine engine, memory::format_tag activation_tag)
     : engine_(std::move(engine)),
       stream_(engine_),
-      activation_tag_(activation_tag == memory::format_tag::undef ? preferred_activation_tag() : activation_tag) {}
+      activation_tag_(activation_tag == memory::format_tag::undef ? preferred_activation_tag() : activation_tag) {
+  const char* profile = std::getenv("CLOUDDETECT_PROFILE_STEPS");
+  profile_ = profile && std::strcmp(profile, "1") == 0;
+}
+
+Plan::~Plan() {
+  if (!profile_ || profiled_runs_ == 0 || step_ms_.size() != steps_.size()) return;
+  const std::vector<std::string> names = implementations();
+  double total = 0;
+  std::fprintf(stderr, "plan: %zu steps, mean wall ms over %d runs\n", steps_.size(), profiled_runs_);
+  for (std::size_t s = 0; s < steps_.size(); ++s) {
+    const double ms = step_ms_[s] / profiled_runs_;
+    total += ms;
+    std::fprintf(stderr, "  %3zu %8.3f  %s\n", s, ms, names[s].c_str());
+  }
+  std::fprintf(stderr, "  total %8.3f\n", total);
+}
 
 dnnl::primitive_attr Plan::attr() {
   dnnl::primitive_attr attr;
@@ -174,6 +193,24 @@ void Plan::finalize(bool share_storage) {
 }
 
 void Plan::execute() {
+  if (profile_) {
+    step_ms_.resize(steps_.size());
+    for (std::size_t s = 0; s < steps_.size(); ++s) {
+      const auto start = std::chrono::steady_clock::now();
+      const Step& step = steps_[s];
+      if (step.own) {
+        step.own();
+      } else {
+        dnnl::error::wrap_c_api(dnnl_primitive_execute(step.primitive.get(), stream_.get(),
+                                                       static_cast<int>(step.c_args.size()), step.c_args.data()),
+                                "could not execute a primitive");
+        stream_.wait();
+      }
+      step_ms_[s] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    }
+    ++profiled_runs_;
+    return;
+  }
   for (const Step& step : steps_) {
     if (step.own) {
       stream_.wait();  // the steps before have written what it reads

@@ -20,6 +20,10 @@ class Plan {
  public:
   // `activation_tag`: format_tag::undef picks the CPU's blocked layout (see activation_desc).
   explicit Plan(dnnl::engine engine, dnnl::memory::format_tag activation_tag = dnnl::memory::format_tag::undef);
+  // With CLOUDDETECT_PROFILE_STEPS=1 in the environment, prints each step's mean wall ms to stderr.
+  ~Plan();
+  Plan(Plan&&) = default;
+  Plan& operator=(Plan&&) = default;
 
   const dnnl::engine& engine() const { return engine_; }
 
@@ -65,7 +69,8 @@ class Plan {
   // intermediate result can be read after execute() (calibration).
   void finalize(bool share_storage = true);
 
-  // Runs every step in order on stream() and waits.
+  // Runs every step in order on stream() and waits. With CLOUDDETECT_PROFILE_STEPS=1, waits after
+  // each step and adds its wall time to a per-step total (our own steps are invisible to ONEDNN_VERBOSE).
   void execute();
 
   std::size_t num_steps() const { return steps_.size(); }
@@ -100,6 +105,9 @@ class Plan {
   std::vector<std::shared_ptr<const void>> kept_;
   std::size_t scratchpad_bytes_ = 0;
   dnnl::memory scratchpad_;
+  bool profile_ = false;
+  std::vector<double> step_ms_;
+  int profiled_runs_ = 0;
 };
 
 // Layout helpers shared by the builders.

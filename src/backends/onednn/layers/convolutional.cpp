@@ -132,6 +132,20 @@ std::optional<dnnl::convolution_forward::primitive_desc> winograd_convolution(Pl
   return first;
 }
 
+// The tile of our Winograd when it runs `layer` in `plan` (0 when not): where oneDNN has no Winograd
+// (below AVX-512), and on maps up to 26x26 even where it has: there its kernels lose to our
+// transforms around its batched GEMM (yolov3-tiny, AVX-512, 1 thread, whole network: 33-34 ms ->
+// 28-29 ms; ours on every map: 29-30 ms).
+int own_winograd_tile(Plan& plan, const darknet::Layer& layer, const memory::desc& src_md, const memory::desc& dst_md) {
+  // In nChw8c (AVX2), from 16 channels: yolov3-tiny's 16->32 layer at 208x208 4.65 -> 3.85 ms (1
+  // thread, interleaved). In nChw16c (AVX-512) oneDNN's direct kernel is 2x faster than ours there.
+  const int min_channels = channel_block(src_md) == 8 ? 16 : kWinogradMinInputChannels;
+  if (layer.input.c < min_channels || !own_winograd_fits(plan, layer)) return 0;
+  const bool small_map = layer.output.h * layer.output.w <= kOwnWinogradMaxPixels;
+  if (!small_map && winograd_convolution(plan, layer, src_md, dst_md)) return 0;
+  return layer.output.h * layer.output.w >= kWinograd4x3MinPixels ? 4 : 2;
+}
+
 }  // namespace
 
 memory make_convolutional(Plan& plan, const PreparedConvolution& prepared, const memory& src, const memory* accumulate,
@@ -143,17 +157,13 @@ memory make_convolutional(Plan& plan, const PreparedConvolution& prepared, const
   // directly (oneDNN has kernels for an nchw source with a blocked destination).
   const memory::desc src_md = layer.input.c < 8 ? plain_desc(src_dims) : plan.activation_desc(src_dims);
   const memory::desc dst_md = plan.activation_desc(dst_dims);
+  if (!accumulate) {
+    if (const int tile = own_winograd_tile(plan, layer, src_md, dst_md)) {
+      return make_own_winograd(plan, prepared, src, tile, into);
+    }
+  }
   std::optional<dnnl::convolution_forward::primitive_desc> winograd =
       accumulate ? std::nullopt : winograd_convolution(plan, layer, src_md, dst_md);
-  // Ours where oneDNN has no Winograd (below AVX-512), and on maps up to 26x26 even where it has:
-  // there its kernels lose to our transforms around its batched GEMM (yolov3-tiny, AVX-512, 1
-  // thread, whole network: 33-34 ms -> 28-29 ms; ours on every map: 29-30 ms).
-  const bool small_map = layer.output.h * layer.output.w <= kOwnWinogradMaxPixels;
-  if (!accumulate && (!winograd || small_map) && layer.input.c >= kWinogradMinInputChannels &&
-      own_winograd_fits(plan, layer)) {
-    return make_own_winograd(plan, prepared, src, layer.output.h * layer.output.w >= kWinograd4x3MinPixels ? 4 : 2,
-                             into);
-  }
   dnnl::primitive_attr attr = Plan::attr();
   attr.set_post_ops(convolution_post_ops(layer, accumulate != nullptr, accumulate_activation));
   const dnnl::convolution_forward::primitive_desc pd =
@@ -168,6 +178,16 @@ memory make_convolutional(Plan& plan, const PreparedConvolution& prepared, const
   memory dst = append_convolution(plan, pd, src, weights_memory, bias_memory, accumulate, into);
   if (winograd) append_activation_in_place(plan, layer.convolutional.activation, dst);
   return dst;
+}
+
+std::optional<memory> make_convolutional_pooled(Plan& plan, const PreparedConvolution& prepared, const memory& src) {
+  const darknet::Layer& layer = prepared.layer();
+  if (layer.output.h % 2 != 0 || layer.output.w % 2 != 0) return std::nullopt;
+  const memory::desc src_md = plan.activation_desc({1, layer.input.c, layer.input.h, layer.input.w});
+  const memory::desc dst_md = plan.activation_desc({1, layer.output.c, layer.output.h, layer.output.w});
+  const int tile = own_winograd_tile(plan, layer, src_md, dst_md);
+  if (tile == 0) return std::nullopt;
+  return make_own_winograd(plan, prepared, src, tile, nullptr, /*pool=*/true);
 }
 
 namespace {

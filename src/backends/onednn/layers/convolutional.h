@@ -3,6 +3,7 @@
 #pragma once
 
 #include <oneapi/dnnl/dnnl.hpp>
+#include <optional>
 #include <vector>
 
 #include "backends/onednn/plan.h"
@@ -33,6 +34,13 @@ dnnl::memory make_convolutional(Plan& plan, const PreparedConvolution& prepared,
                                 const dnnl::memory* accumulate = nullptr,
                                 darknet::Activation accumulate_activation = darknet::Activation::kLinear,
                                 const dnnl::memory* into = nullptr);
+
+// The convolution and the 2x2 stride-2 max pool after it as one step, when the convolution runs as
+// our Winograd (layers/winograd.h) and its map is even: returns the pooled output (the plan's
+// activation layout), the convolution's own output never being stored; nullopt otherwise. Only for
+// a convolution whose output nothing else reads.
+std::optional<dnnl::memory> make_convolutional_pooled(Plan& plan, const PreparedConvolution& prepared,
+                                                      const dnnl::memory& src);
 
 // The int8 form. A quantised tensor q stands for the real values q * scale, with one scale per
 // tensor or one per channel.

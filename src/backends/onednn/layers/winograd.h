@@ -3,12 +3,13 @@
 // the direct kernels already run near the core's peak, so fewer multiplies is the only way left
 // to go faster: F(2x2) needs 2.25x fewer than direct, F(4x4) 4x (Lavin & Gray, 2015).
 //
-// Three plan steps: the input transform (ours: additions and small constant multiples), one
-// batched matmul for all (m+2)^2 transformed positions (oneDNN's GEMM), and the output transform
-// with the folded bias and the activation (ours). Weights are transformed once per model
-// (PreparedConvolution::winograd_weights) and shared.
+// One plan step, over blocks of tile rows: the input transform (ours: additions and small constant
+// multiples), one batched matmul for all (m+2)^2 transformed positions (oneDNN's GEMM), and the
+// output transform with the folded bias, the activation and optionally a 2x2 max pool (ours).
+// Weights are transformed once per model (PreparedConvolution::winograd_weights) and shared.
 #pragma once
 
+#include <cstddef>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <vector>
 
@@ -23,11 +24,16 @@ namespace clouddetect::onednn {
 // channel block (8 or 16), and a CPU with AVX2 and FMA.
 bool own_winograd_fits(const Plan& plan, const darknet::Layer& layer);
 
+// V and M of one block of tile rows (make_own_winograd) take up to this many bytes, so that they
+// stay in the L2 cache between the transforms and the matmul.
+constexpr std::size_t kWinogradBlockBytes = 512 * 1024;
+
 // F(tile x tile, 3x3), tile 2 or 4, for a layer own_winograd_fits(). `src` in any layout (reordered
 // to the plan's activation layout if needed); returns the activated output in that layout, written
-// to `into` when given (a memory of that layout).
+// to `into` when given (a memory of that layout). With `pool` (the output map must be even), returns
+// the output of a 2x2 stride-2 max pool of it instead, the full-size output never being stored.
 dnnl::memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const dnnl::memory& src, int tile,
-                               const dnnl::memory* into = nullptr);
+                               const dnnl::memory* into = nullptr, bool pool = false);
 
 // The transformed weights G g G^T of every (channel, filter), from folded oihw weights of 3x3
 // filters: [(tile + 2)^2][channels][filters], computed in double.
