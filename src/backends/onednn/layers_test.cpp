@@ -489,24 +489,29 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(PoolCase{16, 26, 26, 2, 2, tag::nChw16c},  // yolov3-tiny
                       PoolCase{16, 13, 13, 2, 2, tag::nChw16c},  // odd: pads right
                       PoolCase{32, 13, 13, 2, 1, tag::nChw16c},  // size 2 stride 1
-                      PoolCase{8, 13, 11, 2, 1, tag::nChw8c}, PoolCase{24, 10, 10, 3, 1, tag::nChw16c},  // SPP
+                      PoolCase{8, 13, 11, 2, 1, tag::nChw8c}, PoolCase{8, 1, 4, 2, 1, tag::nChw8c},
+                      PoolCase{16, 5, 1, 2, 1, tag::nChw16c}, PoolCase{24, 10, 10, 3, 1, tag::nChw16c},  // SPP
                       PoolCase{16, 10, 10, 5, 1, tag::nchw}, PoolCase{16, 10, 10, 9, 1, tag::nChw16c},
                       PoolCase{8, 26, 24, 2, 2, tag::nChw8c},                                             // ours (AVX2)
                       PoolCase{32, 14, 10, 2, 2, tag::nChw16c}, PoolCase{16, 12, 12, 2, 2, tag::nchw}));  // oneDNN's
 
-// 2x2 stride-2 pools of even blocked fp32 maps run our loop on AVX2+FMA CPUs (faster than oneDNN 2.6's).
-TEST(MaxpoolTest, OwnLoopForEvenTwoByTwo) {
-  Layer layer;
-  layer.type = darknet::LayerType::kMaxpool;
-  layer.maxpool = {2, 2, 1};
-  layer.input = {16, 26, 26};
-  layer.output = {16, 13, 13};
-  Harness harness;
-  memory src = harness.input(std::vector<float>(static_cast<std::size_t>(layer.input.size())), layer.input,
-                             harness.plan().activation_desc({1, 16, 26, 26}));
-  make_maxpool(harness.plan(), layer, src);
-  const std::vector<std::string> kernels = harness.plan().implementations();
-  EXPECT_EQ(std::count(kernels.begin(), kernels.end(), "clouddetect:max_pool_2x2"), has_avx2_fma() ? 1 : 0);
+// 2x2 pools of blocked fp32 maps, stride 2 on even maps and stride 1, run our loops on AVX2+FMA
+// CPUs (faster than oneDNN 2.6's); MatchesReferenceLoop checks their values.
+TEST(MaxpoolTest, OwnLoopsForTwoByTwo) {
+  for (int stride : {2, 1}) {
+    Layer layer;
+    layer.type = darknet::LayerType::kMaxpool;
+    layer.maxpool = {2, stride, 1};
+    layer.input = {16, 26, 26};
+    layer.output = stride == 2 ? Shape{16, 13, 13} : Shape{16, 26, 26};
+    Harness harness;
+    memory src = harness.input(std::vector<float>(static_cast<std::size_t>(layer.input.size())), layer.input,
+                               harness.plan().activation_desc({1, 16, 26, 26}));
+    make_maxpool(harness.plan(), layer, src);
+    const std::vector<std::string> kernels = harness.plan().implementations();
+    const std::string own = stride == 2 ? "clouddetect:max_pool_2x2" : "clouddetect:max_pool_2x2_stride_1";
+    EXPECT_EQ(std::count(kernels.begin(), kernels.end(), own), has_avx2_fma() ? 1 : 0) << own;
+  }
 }
 
 // ---- [upsample] ----
