@@ -9,6 +9,7 @@
 #include <random>
 
 #include "backends/onednn/layers/convolutional.h"
+#include "backends/onednn/layers/input_convolution.h"
 #include "backends/onednn/layers/lanes.h"
 #include "backends/onednn/layers/maxpool.h"
 #include "backends/onednn/layers/route.h"
@@ -275,6 +276,28 @@ INSTANTIATE_TEST_SUITE_P(
         OwnWinogradCase{4, tag::nChw8c, ConvCase{64, 44, 40, 64, 3, 1, 1, 1, true, Activation::kLeaky}, true},
         OwnWinogradCase{2, tag::nChw8c, ConvCase{8, 10, 14, 8, 3, 1, 1, 1, true, Activation::kRelu}, true},
         OwnWinogradCase{4, tag::nChw16c, ConvCase{16, 6, 10, 32, 3, 1, 1, 1, false, Activation::kLogistic}, true}));
+
+// The first convolution over the image's few channels with the 2x2 pool after it, in our own pass
+// (nChw8c): interior and border pixels, 1 to 4 channels, 16 and 32 filters, every activation.
+TEST(InputConvolutionTest, PooledMatchesReferenceLoop) {
+  if (!has_avx2_fma()) GTEST_SKIP() << "needs AVX2 and FMA";
+  const ConvCase cases[] = {ConvCase{3, 14, 10, 16, 3, 1, 1, 1, true, Activation::kLeaky},
+                            ConvCase{1, 2, 2, 32, 3, 1, 1, 1, false, Activation::kRelu},
+                            ConvCase{4, 6, 8, 16, 3, 1, 1, 1, true, Activation::kLinear},
+                            ConvCase{2, 4, 12, 32, 3, 1, 1, 1, false, Activation::kLogistic}};
+  for (const ConvCase& conv : cases) {
+    SCOPED_TRACE(std::to_string(conv.c) + " channels, " + std::to_string(conv.h) + "x" + std::to_string(conv.w));
+    const Layer layer = make_conv_layer(conv, 21);
+    const std::vector<float> in = random_vector(static_cast<std::size_t>(layer.input.size()), 22);
+    PreparedConvolution prepared(layer);
+    Harness harness(Plan(dnnl::engine(dnnl::engine::kind::cpu, 0), tag::nChw8c));
+    ASSERT_TRUE(input_convolution_pooled_fits(harness.plan(), layer));
+    memory src = harness.input(in, layer.input, tag::nchw);
+    const memory out = make_input_convolution_pooled(harness.plan(), prepared, src);
+    expect_close(harness.run(out),
+                 max_pool_2x2(conv_reference(layer, in), layer.output.c, layer.output.h, layer.output.w));
+  }
+}
 
 // A [shortcut] fused into the convolution before it: act2(act1(conv) + from), in place in `from`.
 TEST(ConvolutionalTest, FusedShortcutMatchesReferenceLoop) {

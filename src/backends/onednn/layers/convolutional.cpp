@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "backends/onednn/layers/input_convolution.h"
 #include "backends/onednn/layers/winograd.h"
 
 namespace clouddetect::onednn {
@@ -183,6 +184,7 @@ memory make_convolutional(Plan& plan, const PreparedConvolution& prepared, const
 std::optional<memory> make_convolutional_pooled(Plan& plan, const PreparedConvolution& prepared, const memory& src) {
   const darknet::Layer& layer = prepared.layer();
   if (layer.output.h % 2 != 0 || layer.output.w % 2 != 0) return std::nullopt;
+  if (input_convolution_pooled_fits(plan, layer)) return make_input_convolution_pooled(plan, prepared, src);
   const memory::desc src_md = plan.activation_desc({1, layer.input.c, layer.input.h, layer.input.w});
   const memory::desc dst_md = plan.activation_desc({1, layer.output.c, layer.output.h, layer.output.w});
   const int tile = own_winograd_tile(plan, layer, src_md, dst_md);

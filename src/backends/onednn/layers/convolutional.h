@@ -35,10 +35,10 @@ dnnl::memory make_convolutional(Plan& plan, const PreparedConvolution& prepared,
                                 darknet::Activation accumulate_activation = darknet::Activation::kLinear,
                                 const dnnl::memory* into = nullptr);
 
-// The convolution and the 2x2 stride-2 max pool after it as one step, when the convolution runs as
-// our Winograd (layers/winograd.h) and its map is even: returns the pooled output (the plan's
-// activation layout), the convolution's own output never being stored; nullopt otherwise. Only for
-// a convolution whose output nothing else reads.
+// The convolution and the 2x2 stride-2 max pool after it as one step, when its map is even and it
+// runs as our Winograd (layers/winograd.h) or as our first-layer pass (layers/input_convolution.h):
+// returns the pooled output (the plan's activation layout), the convolution's own output never
+// being stored; nullopt otherwise. Only for a convolution whose output nothing else reads.
 std::optional<dnnl::memory> make_convolutional_pooled(Plan& plan, const PreparedConvolution& prepared,
                                                       const dnnl::memory& src);
 

@@ -3,7 +3,11 @@
 // (CLOUDDETECT_AVX2) and only called after checking the CPU has it.
 #pragma once
 
+#include <cmath>
 #include <cstring>
+
+#include "backends/onednn/plan.h"
+#include "darknet/model.h"
 
 #define CLOUDDETECT_AVX2 __attribute__((target("avx2,fma")))
 
@@ -32,6 +36,31 @@ CLOUDDETECT_AVX2 inline void load(Vec& v, const float* p) {
 template <typename Vec>
 CLOUDDETECT_AVX2 inline void store(float* p, const Vec& v) {
   std::memcpy(p, &v, sizeof v);
+}
+
+// A darknet activation applied to lanes: v > 0 ? v : slope * v (slope 1 linear, 0 relu, 0.1 leaky),
+// or the logistic function.
+struct LaneActivation {
+  float slope;
+  bool logistic;
+  static LaneActivation of(darknet::Activation activation) {
+    return {activation == darknet::Activation::kLeaky  ? kLeakySlope
+            : activation == darknet::Activation::kRelu ? 0.0f
+                                                       : 1.0f,
+            activation == darknet::Activation::kLogistic};
+  }
+};
+
+template <int Block>
+CLOUDDETECT_AVX2 inline void activate(Lanes<Block>& v, const LaneActivation& activation) {
+  if (!activation.logistic) {
+    v = v > 0 ? v : v * activation.slope;
+    return;
+  }
+  float lanes[Block];
+  store(lanes, v);
+  for (float& x : lanes) x = 1.0f / (1.0f + std::exp(-x));
+  load(v, lanes);
 }
 
 // The CPU runs CLOUDDETECT_AVX2 code.

@@ -109,30 +109,13 @@ CLOUDDETECT_AVX2 void transform_input_row(const float* src, const Geometry& g, i
   }
 }
 
-struct Activation {
-  float slope;  // v > 0 ? v : slope * v: 1 linear, 0 relu, 0.1 leaky
-  bool logistic;
-};
-
-template <int Block>
-CLOUDDETECT_AVX2 inline void activate(Lanes<Block>& v, const Activation& activation) {
-  if (!activation.logistic) {
-    v = v > 0 ? v : v * activation.slope;
-    return;
-  }
-  float lanes[Block];
-  store(lanes, v);
-  for (float& x : lanes) x = 1.0f / (1.0f + std::exp(-x));
-  load(v, lanes);
-}
-
 // One row of tiles, every filter block, from `m_row` (M of the row's first tile), plus bias, then
 // the activation; with Pool, the max of each 2x2 cell of that (a following 2x2 stride-2 max pool
 // on an even map: tiles start at even coordinates, so no cell straddles two tiles), written to
 // the pooled map.
 template <int Tile, int Block, bool Pool>
 CLOUDDETECT_AVX2 void transform_output_row(const float* m_row, const Geometry& g, int tile_y, const float* bias,
-                                           Activation activation, float* dst) {
+                                           LaneActivation activation, float* dst) {
   using M = Matrices<Tile>;
   using Vec = Lanes<Block>;
   constexpr int kA = M::kA;
@@ -198,7 +181,7 @@ CLOUDDETECT_AVX2 void transform_output_row(const float* m_row, const Geometry& g
 }
 
 using InputRow = void (*)(const float*, const Geometry&, int, float*);
-using OutputRow = void (*)(const float*, const Geometry&, int, const float*, Activation, float*);
+using OutputRow = void (*)(const float*, const Geometry&, int, const float*, LaneActivation, float*);
 
 template <int Tile>
 InputRow input_row(int block) {
@@ -324,11 +307,7 @@ memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const 
   const auto multiply = std::make_shared<const std::array<Matmul, 2>>(
       std::array<Matmul, 2>{matmul(full_pd, v, m), matmul(last_pd, last_v, last_m)});
 
-  const auto activation_kind = layer.convolutional.activation;
-  const Activation activation{activation_kind == darknet::Activation::kLeaky  ? kLeakySlope
-                              : activation_kind == darknet::Activation::kRelu ? 0.0f
-                                                                              : 1.0f,
-                              activation_kind == darknet::Activation::kLogistic};
+  const LaneActivation activation = LaneActivation::of(layer.convolutional.activation);
   const float* bias = prepared.bias().data();
   const InputRow input_fn = tile == 2 ? input_row<2>(g.block) : input_row<4>(g.block);
   const OutputRow output_fn = output_row(tile, g.block, pool);
