@@ -213,7 +213,7 @@ TEST(ConvolutionalTest, WinogradWhereAvailable) {
 
 // Our Winograd (for CPUs where oneDNN has none), forced here whatever this CPU has: both tile
 // sizes, both channel blocks, maps that do not divide into tiles, every activation, maps of
-// several blocks of tile rows (kWinogradBlockBytes) with a shorter last block, and the fused
+// several blocks of tile rows (winograd_block_bytes()) with a shorter last block, and the fused
 // 2x2 stride-2 max pool (even maps, including a partial last tile).
 struct OwnWinogradCase {
   int tile;
@@ -267,8 +267,8 @@ INSTANTIATE_TEST_SUITE_P(
         OwnWinogradCase{2, tag::nChw8c, ConvCase{8, 7, 10, 8, 3, 1, 1, 1, true, Activation::kRelu}},
         OwnWinogradCase{4, tag::nChw16c, ConvCase{48, 14, 15, 32, 3, 1, 1, 1, true, Activation::kLeaky}},
         OwnWinogradCase{2, tag::nChw16c, ConvCase{16, 9, 6, 16, 3, 1, 1, 1, false, Activation::kLogistic}},
-        // several blocks of tile rows: 11 rows of 10 tiles in blocks of 2 (F4); 15
-        // rows in blocks of 4 (F2)
+        // several blocks of tile rows for blocks up to 2 MB (a 4 MB L2): 11 rows of 10
+        // tiles, 184 KB each (F4); 15 rows of 120 KB (F2)
         OwnWinogradCase{4, tag::nChw8c, ConvCase{64, 44, 39, 64, 3, 1, 1, 1, true, Activation::kLeaky}},
         OwnWinogradCase{2, tag::nChw16c, ConvCase{64, 30, 29, 64, 3, 1, 1, 1, true, Activation::kLeaky}},
         // fused pool

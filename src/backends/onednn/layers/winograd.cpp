@@ -1,6 +1,7 @@
 #include "backends/onednn/layers/winograd.h"
 
 #include <omp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -198,6 +199,14 @@ OutputRow output_row(int tile, int block, bool pool) {
 
 }  // namespace
 
+std::size_t winograd_block_bytes() {
+  static const std::size_t bytes = [] {
+    const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    return l2 > 0 ? std::max<std::size_t>(static_cast<std::size_t>(l2) / 2, 64 * 1024) : 512 * 1024;
+  }();
+  return bytes;
+}
+
 bool own_winograd_fits(const Plan& plan, const darknet::Layer& layer) {
   const auto& p = layer.convolutional;
   const int block = channel_block(plan.activation_desc({1, layer.input.c, layer.input.h, layer.input.w}));
@@ -250,14 +259,14 @@ memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const 
   // Blocks of whole tile rows, transformed, multiplied and transformed back one after the other,
   // so that a block's V and M stay in the L2 cache instead of going through memory in between.
   // At least one row per thread: each transform runs one row per thread.
+  const std::size_t block_bytes = winograd_block_bytes();
   const std::size_t row_bytes =
       static_cast<std::size_t>(g.positions) * g.tiles_x * (g.channels + g.filters) * sizeof(float);
   const int threads = std::max(1, omp_get_max_threads());
   const std::size_t weight_bytes = static_cast<std::size_t>(g.positions) * g.channels * g.filters * sizeof(float);
-  const int rows_per_block =
-      weight_bytes > kWinogradBlockBytes
-          ? g.tiles_y
-          : std::clamp(static_cast<int>(kWinogradBlockBytes / row_bytes), std::min(threads, g.tiles_y), g.tiles_y);
+  const int rows_per_block = weight_bytes > block_bytes ? g.tiles_y
+                                                        : std::clamp(static_cast<int>(block_bytes / row_bytes),
+                                                                     std::min(threads, g.tiles_y), g.tiles_y);
   const int blocks = (g.tiles_y + rows_per_block - 1) / rows_per_block;
   const int last_rows = g.tiles_y - (blocks - 1) * rows_per_block;
 
