@@ -271,6 +271,10 @@ INSTANTIATE_TEST_SUITE_P(
         // tiles, 184 KB each (F4); 15 rows of 120 KB (F2)
         OwnWinogradCase{4, tag::nChw8c, ConvCase{64, 44, 39, 64, 3, 1, 1, 1, true, Activation::kLeaky}},
         OwnWinogradCase{2, tag::nChw16c, ConvCase{64, 30, 29, 64, 3, 1, 1, 1, true, Activation::kLeaky}},
+        // F(3x3): odd tiles, maps that divide and that do not
+        OwnWinogradCase{3, tag::nChw8c, ConvCase{64, 13, 13, 48, 3, 1, 1, 1, true, Activation::kLeaky}},
+        OwnWinogradCase{3, tag::nChw8c, ConvCase{16, 9, 12, 8, 3, 1, 1, 1, false, Activation::kLinear}},
+        OwnWinogradCase{3, tag::nChw16c, ConvCase{32, 7, 5, 32, 3, 1, 1, 1, true, Activation::kLogistic}},
         // fused pool
         OwnWinogradCase{4, tag::nChw8c, ConvCase{32, 26, 26, 16, 3, 1, 1, 1, true, Activation::kLeaky}, true},
         OwnWinogradCase{4, tag::nChw8c, ConvCase{64, 44, 40, 64, 3, 1, 1, 1, true, Activation::kLeaky}, true},

@@ -32,6 +32,17 @@ struct Matrices<2> {
   static constexpr double kG[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
 };
 
+// F(3x3): points 0, 1, -1, 2 and infinity (BT solved from AT and G; verified on random data).
+template <>
+struct Matrices<3> {
+  static constexpr int kA = 5;
+  static constexpr float kBT[5][5] = {
+      {2, -1, -2, 1, 0}, {0, -2, -1, 1, 0}, {0, 2, -3, 1, 0}, {0, -1, 0, 1, 0}, {0, 2, -1, -2, 1}};
+  static constexpr float kAT[3][5] = {{1, 1, 1, 1, 0}, {0, 1, -1, 2, 0}, {0, 1, 1, 4, 1}};
+  static constexpr double kG[5][3] = {
+      {0.5, 0, 0}, {-0.5, -0.5, -0.5}, {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 6, 1.0 / 3, 2.0 / 3}, {0, 0, 1}};
+};
+
 template <>
 struct Matrices<4> {
   static constexpr int kA = 6;
@@ -194,6 +205,7 @@ OutputRow output_row(int block) {
 }
 OutputRow output_row(int tile, int block, bool pool) {
   if (tile == 2) return pool ? output_row<2, true>(block) : output_row<2, false>(block);
+  if (tile == 3) return output_row<3, false>(block);  // odd tiles: no fused pool (checked by the caller)
   return pool ? output_row<4, true>(block) : output_row<4, false>(block);
 }
 
@@ -217,7 +229,7 @@ bool own_winograd_fits(const Plan& plan, const darknet::Layer& layer) {
 
 std::vector<float> winograd_weights(const std::vector<float>& oihw, int filters, int channels, int tile) {
   const int a = tile + 2;
-  const double* g = tile == 2 ? &Matrices<2>::kG[0][0] : &Matrices<4>::kG[0][0];
+  const double* g = tile == 2 ? &Matrices<2>::kG[0][0] : tile == 3 ? &Matrices<3>::kG[0][0] : &Matrices<4>::kG[0][0];
   std::vector<float> u(static_cast<std::size_t>(a * a) * channels * filters);
   for (int k = 0; k < filters; ++k) {
     for (int c = 0; c < channels; ++c) {
@@ -242,7 +254,8 @@ std::vector<float> winograd_weights(const std::vector<float>& oihw, int filters,
 memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const memory& src, int tile,
                          const memory* into, bool pool) {
   const darknet::Layer& layer = prepared.layer();
-  if (tile != 2 && tile != 4) throw dnnl::error(dnnl_invalid_arguments, "Winograd tile must be 2 or 4");
+  if (tile < 2 || tile > 4) throw dnnl::error(dnnl_invalid_arguments, "Winograd tile must be 2, 3 or 4");
+  if (pool && tile % 2 != 0) throw dnnl::error(dnnl_invalid_arguments, "a fused 2x2 pool needs an even tile");
   if (!own_winograd_fits(plan, layer)) throw dnnl::error(dnnl_invalid_arguments, "layer does not fit our Winograd");
   if (pool && (layer.output.h % 2 != 0 || layer.output.w % 2 != 0)) {
     throw dnnl::error(dnnl_invalid_arguments, "a fused 2x2 pool needs an even map");
@@ -318,7 +331,9 @@ memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const 
 
   const LaneActivation activation = LaneActivation::of(layer.convolutional.activation);
   const float* bias = prepared.bias().data();
-  const InputRow input_fn = tile == 2 ? input_row<2>(g.block) : input_row<4>(g.block);
+  const InputRow input_fn = tile == 2   ? input_row<2>(g.block)
+                            : tile == 3 ? input_row<3>(g.block)
+                                        : input_row<4>(g.block);
   const OutputRow output_fn = output_row(tile, g.block, pool);
   const std::size_t v_row = static_cast<std::size_t>(g.tiles_x) * g.positions * g.channels;
   const std::size_t m_row = static_cast<std::size_t>(g.tiles_x) * g.positions * g.filters;

@@ -31,7 +31,7 @@ bool own_winograd_fits(const Plan& plan, const darknet::Layer& layer);
 // 2.3 ms; one block for the whole map (the former way) 5.5 ms for the first.
 std::size_t winograd_block_bytes();
 
-// F(tile x tile, 3x3), tile 2 or 4, for a layer own_winograd_fits(). `src` in any layout (reordered
+// F(tile x tile, 3x3), tile 2, 3 or 4, for a layer own_winograd_fits(). `src` in any layout (reordered
 // to the plan's activation layout if needed); returns the activated output in that layout, written
 // to `into` when given (a memory of that layout). With `pool` (the output map must be even), returns
 // the output of a 2x2 stride-2 max pool of it instead, the full-size output never being stored.
