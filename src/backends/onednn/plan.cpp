@@ -85,10 +85,17 @@ void Plan::add(const dnnl::primitive& primitive, std::unordered_map<int, memory>
 }
 
 void Plan::add_own(std::string name, std::function<void()> run, const std::vector<memory>& uses) {
+  add_own(
+      std::move(name), [run = std::move(run)](const memory&) { run(); }, uses, memory::desc());
+}
+
+void Plan::add_own(std::string name, std::function<void(const memory& scratchpad)> run, const std::vector<memory>& uses,
+                   const memory::desc& scratchpad) {
   Step step;
   for (std::size_t i = 0; i < uses.size(); ++i) step.args[static_cast<int>(i)] = uses[i];
   step.own = std::move(run);
   step.own_name = std::move(name);
+  scratchpad_bytes_ = std::max(scratchpad_bytes_, scratchpad.get_size());
   steps_.push_back(std::move(step));
 }
 
@@ -199,7 +206,7 @@ void Plan::execute() {
       const auto start = std::chrono::steady_clock::now();
       const Step& step = steps_[s];
       if (step.own) {
-        step.own();
+        step.own(scratchpad_);
       } else {
         dnnl::error::wrap_c_api(dnnl_primitive_execute(step.primitive.get(), stream_.get(),
                                                        static_cast<int>(step.c_args.size()), step.c_args.data()),
@@ -214,7 +221,7 @@ void Plan::execute() {
   for (const Step& step : steps_) {
     if (step.own) {
       stream_.wait();  // the steps before have written what it reads
-      step.own();
+      step.own(scratchpad_);
       continue;
     }
     dnnl::error::wrap_c_api(dnnl_primitive_execute(step.primitive.get(), stream_.get(),

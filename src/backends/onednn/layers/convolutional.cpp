@@ -146,9 +146,10 @@ int own_winograd_tile(Plan& plan, const darknet::Layer& layer, const memory::des
   const bool small_map = layer.output.h * layer.output.w <= kOwnWinogradMaxPixels;
   if (!small_map && winograd_convolution(plan, layer, src_md, dst_md)) return 0;
   if (layer.output.h * layer.output.w >= kWinograd4x3MinPixels) return 4;
-  // Below, F(3x3) (25 products per 9 outputs) beats F(2x2) (16 per 4) unless its transformed weights
-  // are too many to stream: yolov3-tiny at 13x13, AVX2, 1 thread: 256->512 2.8 -> 2.55 ms, but
-  // 512->1024 (52 MB of F(3x3) weights) 12.4 -> 14.0 ms.
+  // Below, in nChw8c (AVX2), F(3x3) (25 products per 9 outputs) beats F(2x2) (16 per 4) unless its
+  // transformed weights are too many to stream: yolov3-tiny at 13x13, 1 thread: 256->512 2.8 -> 2.55
+  // ms, but 512->1024 (52 MB of F(3x3) weights) 12.4 -> 14.0 ms. With AVX-512 it gains nothing.
+  if (channel_block(src_md) != 8) return 2;
   const std::size_t f3_weight_bytes = std::size_t{25} * layer.input.c * layer.output.c * sizeof(float);
   return f3_weight_bytes <= kWinograd3x3MaxWeightBytes ? 3 : 2;
 }

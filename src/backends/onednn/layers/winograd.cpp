@@ -132,6 +132,8 @@ CLOUDDETECT_AVX2 void transform_output_row(const float* m_row, const Geometry& g
   using Vec = Lanes<Block>;
   constexpr int kA = M::kA;
   const int out_h = Pool ? g.h / 2 : g.h, out_w = Pool ? g.w / 2 : g.w;
+  const float slope = activation.slope;
+  const bool logistic = activation.logistic;
   for (int tile_x = 0; tile_x < g.tiles_x; ++tile_x) {
     const float* tile_in = m_row + static_cast<std::size_t>(tile_x) * kA * kA * g.filters;
     for (int block = 0; block < g.filters / Block; ++block) {
@@ -154,23 +156,32 @@ CLOUDDETECT_AVX2 void transform_output_row(const float* m_row, const Geometry& g
           t[i][j] = acc;
         }
       }
-      // (AT m) A + bias, activated; stored at once, or kept for the pool.
+      // (AT m) A + bias, activated; stored at once (only the outputs inside the map: skipping the
+      // others first is measurably faster on 13x13 maps), or kept for the pool.
       Vec y[Pool ? Tile : 1][Pool ? Tile : 1];
 #pragma GCC unroll 4
       for (int i = 0; i < Tile; ++i) {
 #pragma GCC unroll 4
         for (int j = 0; j < Tile; ++j) {
+          const int oy = tile_y * Tile + i, ox = tile_x * Tile + j;
+          if (!Pool && (oy >= out_h || ox >= out_w)) continue;
           Vec acc = block_bias;
 #pragma GCC unroll 6
           for (int k = 0; k < kA; ++k) {
             if (M::kAT[j][k] != 0) acc += M::kAT[j][k] * t[i][k];
           }
-          activate<Block>(acc, activation);
           if constexpr (Pool) {
+            activate<Block>(acc, activation);
             y[i][j] = acc;
           } else {
-            const int oy = tile_y * Tile + i, ox = tile_x * Tile + j;
-            if (oy < out_h && ox < out_w) store(plane + (static_cast<std::size_t>(oy) * out_w + ox) * Block, acc);
+            float* o = plane + (static_cast<std::size_t>(oy) * out_w + ox) * Block;
+            if (logistic) {
+              store(o, acc);
+              for (int l = 0; l < Block; ++l) o[l] = 1.0f / (1.0f + std::exp(-o[l]));
+            } else {
+              const Vec activated = acc > 0 ? acc : acc * slope;
+              store(o, activated);
+            }
           }
         }
       }
@@ -306,11 +317,9 @@ memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const 
   const memory m = plan.new_memory(tile_major(rows_per_block, g.filters));
   const memory last_v = plan.new_view(v, tile_major(last_rows, g.channels));
   const memory last_m = plan.new_view(m, tile_major(last_rows, g.filters));
-  const std::size_t scratchpad_bytes =
-      std::max(full_pd.scratchpad_desc().get_size(), last_pd.scratchpad_desc().get_size());
-  const memory scratchpad =
-      plan.new_memory(memory::desc({static_cast<memory::dim>(std::max<std::size_t>(scratchpad_bytes, 1))},
-                                   memory::data_type::u8, memory::format_tag::a));
+  const memory::desc& scratchpad_md = full_pd.scratchpad_desc().get_size() >= last_pd.scratchpad_desc().get_size()
+                                          ? full_pd.scratchpad_desc()
+                                          : last_pd.scratchpad_desc();
   const int out_h = pool ? g.h / 2 : g.h, out_w = pool ? g.w / 2 : g.w;
   const memory::desc dst_md = plan.activation_desc({1, g.filters, out_h, out_w});
   const memory dst = into ? *into : plan.new_memory(dst_md);
@@ -318,16 +327,10 @@ memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const 
 
   struct Matmul {
     dnnl::matmul primitive;
-    std::unordered_map<int, memory> args;
-  };
-  auto matmul = [&](const dnnl::matmul::primitive_desc& pd, const memory& block_v, const memory& block_m) {
-    std::unordered_map<int, memory> args = {
-        {DNNL_ARG_SRC, block_v}, {DNNL_ARG_WEIGHTS, weights_memory}, {DNNL_ARG_DST, block_m}};
-    if (scratchpad_bytes > 0) args[DNNL_ARG_SCRATCHPAD] = scratchpad;
-    return Matmul{dnnl::matmul(pd), std::move(args)};
+    memory v, m;
   };
   const auto multiply = std::make_shared<const std::array<Matmul, 2>>(
-      std::array<Matmul, 2>{matmul(full_pd, v, m), matmul(last_pd, last_v, last_m)});
+      std::array<Matmul, 2>{Matmul{dnnl::matmul(full_pd), v, m}, Matmul{dnnl::matmul(last_pd), last_v, last_m}});
 
   const LaneActivation activation = LaneActivation::of(layer.convolutional.activation);
   const float* bias = prepared.bias().data();
@@ -338,24 +341,28 @@ memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const 
   const std::size_t v_row = static_cast<std::size_t>(g.tiles_x) * g.positions * g.channels;
   const std::size_t m_row = static_cast<std::size_t>(g.tiles_x) * g.positions * g.filters;
   dnnl::stream stream = plan.stream();
-  plan.add_own("clouddetect:winograd_" + std::to_string(tile) + "x3" + (pool ? "+max_pool_2x2" : ""),
-               [=]() mutable {
-                 const auto* in = static_cast<const float*>(input.get_data_handle());
-                 auto* v_data = static_cast<float*>(v.get_data_handle());
-                 auto* m_data = static_cast<float*>(m.get_data_handle());
-                 auto* out = static_cast<float*>(dst.get_data_handle());
-                 for (int b = 0; b < blocks; ++b) {
-                   const int first = b * rows_per_block, rows = b + 1 == blocks ? last_rows : rows_per_block;
+  plan.add_own(
+      "clouddetect:winograd_" + std::to_string(tile) + "x3" + (pool ? "+max_pool_2x2" : ""),
+      [=](const memory& scratchpad) mutable {
+        const auto* in = static_cast<const float*>(input.get_data_handle());
+        auto* v_data = static_cast<float*>(v.get_data_handle());
+        auto* m_data = static_cast<float*>(m.get_data_handle());
+        auto* out = static_cast<float*>(dst.get_data_handle());
+        for (int b = 0; b < blocks; ++b) {
+          const int first = b * rows_per_block, rows = b + 1 == blocks ? last_rows : rows_per_block;
 #pragma omp parallel for schedule(static)
-                   for (int r = 0; r < rows; ++r) input_fn(in, g, first + r, v_data + r * v_row);
-                   const Matmul& step = (*multiply)[b + 1 == blocks ? 1 : 0];
-                   step.primitive.execute(stream, step.args);
-                   stream.wait();
+          for (int r = 0; r < rows; ++r) input_fn(in, g, first + r, v_data + r * v_row);
+          const Matmul& step = (*multiply)[b + 1 == blocks ? 1 : 0];
+          step.primitive.execute(stream, {{DNNL_ARG_SRC, step.v},
+                                          {DNNL_ARG_WEIGHTS, weights_memory},
+                                          {DNNL_ARG_DST, step.m},
+                                          {DNNL_ARG_SCRATCHPAD, scratchpad}});
+          stream.wait();
 #pragma omp parallel for schedule(static)
-                   for (int r = 0; r < rows; ++r) output_fn(m_data + r * m_row, g, first + r, bias, activation, out);
-                 }
-               },
-               {input, v, m, scratchpad, dst});
+          for (int r = 0; r < rows; ++r) output_fn(m_data + r * m_row, g, first + r, bias, activation, out);
+        }
+      },
+      {input, v, m, dst}, scratchpad_md);
   return dst;
 }
 
