@@ -25,8 +25,21 @@ limit=${SAN_TIMEOUT:-2400}
 exclude='^(pytest_|cli\.|deploy_|web_)'
 status=0
 
+# The build folders live beside the checkout, so two checkouts share them: a folder configured
+# for another source tree (CMake refuses it) is removed and built again for this one.
+claim_build_dir() {  # dir
+  local home
+  [ -f "$1/CMakeCache.txt" ] || return 0
+  home=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$1/CMakeCache.txt")
+  if [ "$home" != "$repo" ]; then
+    echo "   $1 was configured for $home: removing it"
+    rm -rf "$1"
+  fi
+}
+
 run_one() {  # name sanitizer
   local name=$1 sanitize=$2 dir="$root/build-$1" t0 t1 t2
+  claim_build_dir "$dir"
   t0=$(date +%s)
   echo "== $name ($sanitize): configure + build in $dir"
   timeout "$limit" cmake -S "$repo" -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DCLOUDDETECT_SANITIZE="$sanitize" \
@@ -54,6 +67,7 @@ run_one() {  # name sanitizer
 
 run_onednn() {
   local name=asan-onednn dir="$root/build-asan-onednn" t0 t1 t2 isa test failed=0
+  claim_build_dir "$dir"
   t0=$(date +%s)
   echo "== $name (address,undefined): configure + build in $dir"
   timeout "$limit" cmake -S "$repo" -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DCLOUDDETECT_SANITIZE=address,undefined \
