@@ -110,8 +110,9 @@ int bench_layers(const std::string& directory, int iterations, const std::string
     onednn::PreparedConvolution prepared(layer);
     double ms[3];
     for (int v = 0; v < 3; ++v) {
+      // nhwc below 8 channels: oneDNN has only a reference kernel.
       if ((layer.input.c < 8 && layouts[v].second == tag::nhwc) ||
-          (!only_layout.empty() && only_layout != layouts[v].first)) {  // oneDNN has only a reference kernel
+          (!only_layout.empty() && only_layout != layouts[v].first)) {
         ms[v] = 0;
         continue;
       }

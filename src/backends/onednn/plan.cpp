@@ -199,36 +199,31 @@ void Plan::finalize(bool share_storage) {
   }
 }
 
-void Plan::execute() {
-  if (profile_) {
-    step_ms_.resize(steps_.size());
-    for (std::size_t s = 0; s < steps_.size(); ++s) {
-      const auto start = std::chrono::steady_clock::now();
-      const Step& step = steps_[s];
-      if (step.own) {
-        step.own(scratchpad_);
-      } else {
-        dnnl::error::wrap_c_api(dnnl_primitive_execute(step.primitive.get(), stream_.get(),
-                                                       static_cast<int>(step.c_args.size()), step.c_args.data()),
-                                "could not execute a primitive");
-        stream_.wait();
-      }
-      step_ms_[s] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    }
-    ++profiled_runs_;
+void Plan::run(const Step& step) {
+  if (step.own) {
+    stream_.wait();  // the steps before have written what it reads
+    step.own(scratchpad_);
     return;
   }
-  for (const Step& step : steps_) {
-    if (step.own) {
-      stream_.wait();  // the steps before have written what it reads
-      step.own(scratchpad_);
-      continue;
-    }
-    dnnl::error::wrap_c_api(dnnl_primitive_execute(step.primitive.get(), stream_.get(),
-                                                   static_cast<int>(step.c_args.size()), step.c_args.data()),
-                            "could not execute a primitive");
+  dnnl::error::wrap_c_api(dnnl_primitive_execute(step.primitive.get(), stream_.get(),
+                                                 static_cast<int>(step.c_args.size()), step.c_args.data()),
+                          "could not execute a primitive");
+}
+
+void Plan::execute() {
+  if (!profile_) {
+    for (const Step& step : steps_) run(step);
+    stream_.wait();
+    return;
   }
-  stream_.wait();
+  step_ms_.resize(steps_.size());
+  for (std::size_t s = 0; s < steps_.size(); ++s) {
+    const auto start = std::chrono::steady_clock::now();
+    run(steps_[s]);
+    stream_.wait();
+    step_ms_[s] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  }
+  ++profiled_runs_;
 }
 
 std::vector<std::string> Plan::implementations() const {

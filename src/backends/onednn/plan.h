@@ -103,6 +103,8 @@ class Plan {
     std::size_t offset = 0;  // in the arena (a root), or in its parent (a view)
   };
 
+  void run(const Step& step);
+
   std::vector<Step> steps_;
   std::vector<Buffer> buffers_;
   std::shared_ptr<void> arena_;
