@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CLOUDDETECT_SHARED=${CLOUDDETECT_SHARED:-$(cd .. && pwd)/shared}
 scripts/deps.sh test
-scripts/build.sh -DCLOUDDETECT_SHARED="$CLOUDDETECT_SHARED" -DCLOUDDETECT_WARNINGS_AS_ERRORS=ON
+scripts/build.sh -DCLOUDDETECT_BUILD_TESTS=ON -DCLOUDDETECT_SHARED="$CLOUDDETECT_SHARED" -DCLOUDDETECT_WARNINGS_AS_ERRORS=ON
 if [ "${CLOUDDETECT_QUICK:-0}" != 1 ]; then
   # The C++ tests again under ASan+UBSan and under TSan, and each libFuzzer target for 20 s.
   tests/reliability/sanitizers.sh all

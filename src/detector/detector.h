@@ -45,7 +45,7 @@ class Detector {
   std::vector<yolo::Candidate> candidates_;
 };
 
-// The resize mode that measured the better mAP for this model (see README, "Accuracy"):
+// The resize mode that measured the better mAP for this model (see docs/PERFORMANCE.md, "Accuracy"):
 // the cfg's own letter_box key when it has one, else stretch.
 image::ResizeMode default_resize_mode(const darknet::Model& model);
 
