@@ -33,7 +33,8 @@ if [[ "$DRY_RUN" == 1 ]]; then
 else
   k8s_version="$(kubeadm version -o short)"
 fi
-init_args=(init --kubernetes-version "$k8s_version" --pod-network-cidr "$POD_CIDR")
+# --cri-socket: Docker's containerd, named rather than detected (one runtime, never dockerd's socket).
+init_args=(init --kubernetes-version "$k8s_version" --pod-network-cidr "$POD_CIDR" --cri-socket "$CRI_ENDPOINT")
 [[ -n "$advertise" ]] && init_args+=(--apiserver-advertise-address "$advertise")
 [[ -n "$public_ip" ]] && init_args+=(--apiserver-cert-extra-sans "$public_ip")
 
@@ -42,15 +43,17 @@ run kubeadm "${init_args[@]}"
 
 export KUBECONFIG=/etc/kubernetes/admin.conf
 user="${SUDO_USER:-root}"
-home="$(getent passwd "$user" | cut -d: -f6)"
-home="${home:-/root}"
+home="$(getent passwd "$user" | cut -d: -f6)" || home=""
+[[ -n "$home" ]] || { [[ "$user" == root ]] && home=/root || home="/home/$user"; }
 log "kubeconfig for $user in $home/.kube/config"
 run install -d -m 0700 -o "$user" "$home/.kube"
 run install -m 0600 -o "$user" /etc/kubernetes/admin.conf "$home/.kube/config"
 
 log "Flannel $FLANNEL_VERSION (pod network $POD_CIDR)"
 run kubectl apply -f "https://github.com/flannel-io/flannel/releases/download/$FLANNEL_VERSION/kube-flannel.yml"
-run kubectl wait --for=condition=Ready "node/$(hostname)" --timeout=300s
+node_name="$(hostname)"
+[[ "$DRY_RUN" == 1 ]] && node_name="<hostname>"
+run kubectl wait --for=condition=Ready "node/$node_name" --timeout=300s
 run kubectl -n kube-flannel rollout status daemonset/kube-flannel-ds --timeout=300s
 
 log "join command for the workers (valid 24 h; bootstrap.sh runs it on each worker):"

@@ -2,8 +2,12 @@
 # CI test of deploy/cluster (and every other deploy/ shell script), as far as a machine without
 # a cluster allows: bash -n and shellcheck on each script; each cluster script's --dry-run,
 # checked for the commands it must print and checked to run none of them (every command that
-# would change a machine is a recording stub on PATH); scale.sh's wait loop against a fake
-# kubectl (scale up, scale down past terminating pods, timeout). About 15 s.
+# would change a machine is a recording stub on PATH); bootstrap.sh's dry run for a controller
+# and two workers checked for every step in order (Docker Engine, CRI on in Docker's containerd,
+# kubeadm init, Flannel, joins, image build on the controller, import on each node); the
+# containerd config.toml node-prepare.sh writes, parsed as TOML (containerd_config_check.py);
+# version picking against a stub apt-cache; scale.sh's wait loop against a fake kubectl (scale
+# up, scale down past terminating pods, timeout). About 20 s.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 deploy="$(cd "$here/.." && pwd)"
@@ -39,8 +43,9 @@ fi
 
 # ---- dry runs: print everything, run nothing -----------------------------------------------------
 mkdir -p "$tmp/stubs"
-for cmd in apt-get apt-mark systemctl swapoff modprobe sysctl iptables ufw netfilter-persistent \
-  containerd crictl ctr curl gpg kubeadm kubectl ssh scp docker install; do
+for cmd in apt-get apt-mark apt-cache dpkg dpkg-query systemctl swapoff modprobe sysctl iptables ufw \
+  netfilter-persistent containerd crictl ctr curl gpg kubeadm kubelet kubectl ssh scp docker install \
+  usermod pgrep chmod tar git; do
   printf '#!/bin/sh\necho "%s $*" >> "%s/ran.txt"\n' "$cmd" "$tmp" >"$tmp/stubs/$cmd"
   chmod +x "$tmp/stubs/$cmd"
 done
@@ -69,20 +74,34 @@ dry() {
 }
 
 dry node-prepare.sh "swapoff -a" "modprobe br_netfilter" "net.ipv4.ip_forward" "SystemdCgroup = true" \
+  "https://download.docker.com/linux/ubuntu/gpg" "docker-ce=<newest docker-ce matching ^5:28" \
+  "containerd.io=<newest containerd.io matching ^1" "apt-mark hold docker-ce docker-ce-cli containerd.io" \
+  "write /etc/containerd/config.toml" "systemctl restart containerd" \
   "pkgs.k8s.io/core:/stable:/v1.30/deb" "kubeadm=" "apt-mark hold kubelet kubeadm kubectl" \
+  "+ docker version" "+ containerd --version" "+ kubeadm version" \
   "--dport 10250" "--dport 30500" "--dport 8472" "FORWARD -s 10.244.0.0/16" -- --role worker
 dry node-prepare.sh "--dport 6443" "--dport 2379:2380" -- --role control-plane
 dry open-firewall.sh "--dport 30500" "netfilter-persistent save" -- --role worker
 dry control-plane-init.sh "kubeadm init" "--pod-network-cidr 10.244.0.0/16" \
+  "--cri-socket unix:///run/containerd/containerd.sock" \
   "--apiserver-cert-extra-sans 203.0.113.10" "flannel/releases/download/v0.25.6/kube-flannel.yml" \
   "kubeadm token create --print-join-command" -- --public-ip 203.0.113.10
 dry bootstrap.sh "ubuntu@10.0.0.10 sudo env" "node-prepare.sh --role control-plane" \
   "ubuntu@10.0.0.11 sudo kubeadm join" "ubuntu@10.0.0.12 sudo kubeadm join" "control-plane-init.sh" \
-  "wait --for=condition=Ready nodes --all" "node-role.kubernetes.io/worker=" -- \
+  "wait --for=condition=Ready nodes --all" "node-role.kubernetes.io/worker=" "6/6 skipped (no --model)" -- \
   --controller ubuntu@10.0.0.10 --worker ubuntu@10.0.0.11 --worker ubuntu@10.0.0.12
 dry load-image.sh "docker save clouddetect:0.1.0 | ssh" "ubuntu@10.0.0.11 sudo ctr -n k8s.io images import -" \
   "ubuntu@10.0.0.12 sudo ctr -n k8s.io images import -" "crictl inspecti clouddetect:0.1.0" -- \
   --image clouddetect:0.1.0 --node ubuntu@10.0.0.11 --node ubuntu@10.0.0.12
+dry load-image.sh "+ docker save clouddetect:0.1.0 | ctr -n k8s.io images import -" "+ crictl inspecti clouddetect:0.1.0" -- \
+  --image clouddetect:0.1.0 --local
+dry load-image.sh "ubuntu@10.0.0.10 sudo docker save clouddetect:0.1.0 | ssh" \
+  "ubuntu@10.0.0.11 sudo ctr -n k8s.io images import -" -- \
+  --image clouddetect:0.1.0 --from ubuntu@10.0.0.10 --node ubuntu@10.0.0.11
+dry build-image.sh "docker build -f deploy/Dockerfile --build-arg MODEL_DIR=models/yolo-fastest-1.1 -t clouddetect:0.1.0 ." \
+  "cp -rT /srv/yolo-fastest-1.1" "+ docker save clouddetect:0.1.0 | ctr -n k8s.io images import -" \
+  "ubuntu@10.0.0.11 sudo ctr -n k8s.io images import -" -- \
+  --model /srv/yolo-fastest-1.1 --node ubuntu@10.0.0.11
 dry load-image.sh "docker push registry.example.com/team/clouddetect:0.1.0" -- \
   --image clouddetect:0.1.0 --registry registry.example.com/team
 dry scale.sh "kubectl --namespace clouddetect scale deployment/clouddetect --replicas 4" -- --replicas 4
@@ -90,6 +109,156 @@ dry scale.sh "kubectl --kubeconfig k.conf --namespace exp scale deployment/cd --
   --replicas 8 --namespace exp --deployment cd --kubeconfig k.conf
 dry request-spread.sh "logs -l app=clouddetect --prefix --tail=-1 --since=10m" --
 dry ../docker/make-base-image.sh "debootstrap --variant=minbase bookworm" "docker import" -- --force
+
+# ---- the whole cluster, in order: bootstrap.sh --dry-run for a controller and two workers -------
+# in_order FILE STRING...: each STRING (fixed) on a line after the previous one's; prints the first
+# one missing or out of order.
+in_order() {
+  local file="$1"; shift
+  local line=0 s next
+  for s in "$@"; do
+    next="$(awk -v after="$line" -v s="$s" 'NR > after && index($0, s) {print NR; exit}' "$file")"
+    if [[ -z "$next" ]]; then
+      printf '%s' "$s"
+      return 1
+    fi
+    line="$next"
+  done
+}
+c=ubuntu@10.0.0.10 w1=ubuntu@10.0.0.11 w2=ubuntu@10.0.0.12
+boot="$tmp/bootstrap-all.out"
+if PATH="$tmp/stubs:$PATH" bash "$here/bootstrap.sh" --dry-run --controller "$c" --worker "$w1" --worker "$w2" \
+  --model /srv/models/yolo-fastest-1.1 >"$boot" 2>&1; then
+  node_steps() { # what node-prepare.sh must print on node $1, in order
+    printf '%s\n' "[$1] + swapoff -a" "[$1] + modprobe br_netfilter" "[$1] + netfilter-persistent save" \
+      "[$1] + curl -fsSL https://download.docker.com/linux/ubuntu/gpg" \
+      "[$1] + apt-get install -y -q --allow-change-held-packages 'docker-ce=" \
+      "[$1] + apt-mark hold docker-ce docker-ce-cli containerd.io" "[$1] + usermod -aG docker ubuntu" \
+      "[$1] + write /etc/containerd/config.toml:" "[$1] |   disabled_plugins = []" \
+      "[$1] |     SystemdCgroup = true" "[$1] + write /etc/crictl.yaml:" "[$1] + systemctl restart containerd" \
+      "[$1] + systemctl restart docker" "[$1] + apt-get install -y -q --allow-change-held-packages 'kubelet=" \
+      "[$1] + apt-mark hold kubelet kubeadm kubectl" "[$1] + crictl info" "[$1] + docker version" \
+      "[$1] + containerd --version" "[$1] + kubeadm version"
+  }
+  mapfile -t order < <(
+    for n in "$c" "$w1" "$w2"; do
+      printf '%s\n' "$n sudo env" ; node_steps "$n"
+    done
+    printf '%s\n' "[$c] + kubeadm init --kubernetes-version '<kubeadm version -o short>' --pod-network-cidr 10.244.0.0/16 --cri-socket unix:///run/containerd/containerd.sock" \
+      "[$c] + kubectl apply -f https://github.com/flannel-io/flannel/releases/download/v0.25.6/kube-flannel.yml" \
+      "[$c] + kubectl -n kube-flannel rollout status daemonset/kube-flannel-ds" \
+      "$w1 sudo kubeadm join" "$w2 sudo kubeadm join" "wait --for=condition=Ready nodes --all" \
+      "ls-files -z | tar" "$c 'tar -xzf - -C clouddetect-src/models'" \
+      "$c bash clouddetect-src/deploy/cluster/build-image.sh --model clouddetect-src/models/yolo-fastest-1.1" \
+      "[$c] + cd ~/clouddetect-src && docker build -f deploy/Dockerfile --build-arg MODEL_DIR=models/yolo-fastest-1.1 -t clouddetect:0.1.0 ." \
+      "[$c] + docker save clouddetect:0.1.0 | ctr -n k8s.io images import -" "[$c] + crictl inspecti clouddetect:0.1.0" \
+      "$w1 sudo ctr -n k8s.io images import -" "$w1 sudo crictl inspecti" \
+      "$w2 sudo ctr -n k8s.io images import -" "$w2 sudo crictl inspecti"
+  )
+  # Each worker's import reads the controller's `docker save`.
+  from_controller="$(grep -F "$c sudo docker save clouddetect:0.1.0 | ssh" "$boot" | grep -cF -e "$w1 sudo ctr" -e "$w2 sudo ctr")"
+  if out_of_order="$(in_order "$boot" "${order[@]}")" && [[ $from_controller -eq 2 ]]; then
+    pass "bootstrap.sh --dry-run, controller + 2 workers: ${#order[@]} steps in order, $(grep -c '+ ' "$boot") commands (Docker Engine, CRI in its containerd, kubeadm init, Flannel, joins, build on the controller, import on each node)"
+  else
+    fail "bootstrap.sh --dry-run: missing or out of order: '$out_of_order'; imports from the controller: $from_controller of 2"
+  fi
+  # One runtime: no cri-dockerd, no second containerd (Ubuntu's containerd, docker.io) installed;
+  # the same CRI socket for kubeadm init and both joins.
+  second="$(grep -E '\+ apt-get install.*( |^)(cri-dockerd|containerd|docker\.io|runc)( |$)' "$boot" || true)"
+  sockets="$(grep -c -- "--cri-socket unix:///run/containerd/containerd.sock" "$boot" || true)"
+  if [[ -z "$second" && "$sockets" -eq 4 ]]; then
+    pass "bootstrap.sh --dry-run: one runtime per node (no cri-dockerd, no second containerd); kubeadm init and both joins name Docker's containerd socket"
+  else
+    fail "bootstrap.sh --dry-run: second runtime installed: '$second', --cri-socket lines $sockets (want 4: the log line, init, 2 joins)"
+  fi
+else
+  tail -n 5 "$boot"
+  fail "bootstrap.sh --dry-run with --model: exit non-zero"
+fi
+
+# ---- the containerd config node-prepare.sh writes, parsed as TOML ------------------------------
+python=/usr/bin/python3
+np="$tmp/node-prepare.out"
+PATH="$tmp/stubs:$PATH" bash "$here/node-prepare.sh" --dry-run --role worker >"$np" 2>/dev/null
+# written_file PATH: the content node-prepare.sh --dry-run shows for PATH.
+written_file() {
+  awk -v path="$1" '
+    $0 == "+ write " path ":" {inside = 1; next}
+    inside && /^\|   / {print substr($0, 5); next}
+    inside && /^\|$/ {print ""; next}
+    inside {exit}' "$np"
+}
+written_file /etc/containerd/config.toml >"$tmp/config.toml"
+written_file /etc/crictl.yaml >"$tmp/crictl.yaml"
+if ! "$python" -c 'import tomllib' 2>/dev/null; then
+  fail "$python lacks tomllib (Python >= 3.11: apt-get install python3)"
+else
+  check=("$python" "$here/containerd_config_check.py" --sandbox-image registry.k8s.io/pause:3.9 --socket /run/containerd/containerd.sock)
+  if out="$("${check[@]}" "$tmp/config.toml")"; then
+    pass "config.toml from node-prepare.sh parses as TOML and suits the kubelet: ${out#*: }"
+  else
+    fail "config.toml from node-prepare.sh: $out"; cat "$tmp/config.toml"
+  fi
+  # The checker must refuse what Docker's containerd.io ships (CRI disabled) and a cgroupfs runc.
+  printf '%s\n' 'disabled_plugins = ["cri"]' '' '#root = "/var/lib/containerd"' >"$tmp/shipped.toml"
+  sed 's/SystemdCgroup = true/SystemdCgroup = false/' "$tmp/config.toml" >"$tmp/cgroupfs.toml"
+  if ! shipped="$("${check[@]}" "$tmp/shipped.toml")" && [[ "$shipped" == *"CRI plugin is disabled"* ]] &&
+    ! cgroupfs="$("${check[@]}" "$tmp/cgroupfs.toml")" && [[ "$cgroupfs" == *"SystemdCgroup is not true"* ]]; then
+    pass "containerd_config_check.py refuses containerd.io's shipped config (CRI disabled) and SystemdCgroup = false"
+  else
+    fail "containerd_config_check.py accepted a bad config: '$shipped' / '$cgroupfs'"
+  fi
+  # One socket everywhere: containerd's gRPC address = crictl's endpoint = kubeadm's --cri-socket.
+  address="$("$python" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["grpc"]["address"])' "$tmp/config.toml")"
+  init="$(PATH="$tmp/stubs:$PATH" bash "$here/control-plane-init.sh" --dry-run 2>/dev/null | grep '^+ kubeadm init')"
+  if grep -qx "runtime-endpoint: unix://$address" "$tmp/crictl.yaml" && grep -qx "image-endpoint: unix://$address" "$tmp/crictl.yaml" &&
+    [[ "$init" == *"--cri-socket unix://$address"* ]]; then
+    pass "one containerd socket: config.toml grpc.address $address = crictl.yaml endpoints = kubeadm init --cri-socket"
+  else
+    fail "containerd socket differs: config.toml '$address', crictl.yaml '$(tr '\n' ' ' <"$tmp/crictl.yaml")', '$init'"
+  fi
+fi
+
+# ---- version picking against a stub apt-cache (realistic madison output) -----------------------
+mkdir -p "$tmp/madison"
+cat >"$tmp/madison/apt-cache" <<'MADISON'
+#!/bin/sh
+case "$2" in
+docker-ce) for v in 5:29.1.2-1~ubuntu.22.04~jammy 5:28.5.2-1~ubuntu.22.04~jammy 5:28.5.1-1~ubuntu.22.04~jammy 5:27.5.1-1~ubuntu.22.04~jammy; do
+  echo " docker-ce | $v | https://download.docker.com/linux/ubuntu jammy/stable amd64 Packages"; done ;;
+containerd.io) for v in 2.1.5-1~ubuntu.22.04~jammy 1.7.28-1~ubuntu.22.04~jammy 1.7.27-1; do
+  echo "containerd.io | $v | https://download.docker.com/linux/ubuntu jammy/stable amd64 Packages"; done ;;
+kubeadm) for v in 1.30.14-1.1 1.30.13-1.1; do
+  echo "   kubeadm | $v | https://pkgs.k8s.io/core:/stable:/v1.30/deb  Packages"; done ;;
+esac
+MADISON
+chmod +x "$tmp/madison/apt-cache"
+# shellcheck disable=SC2016 # expanded by the inner bash
+pick='. "$1/common.sh"; package_version "$2" "$3" "$4"'
+picked="$(for args in "docker-ce||^5:28\\." "containerd.io||^1\\.7\\." "kubeadm||^1\\.30\\." "docker-ce|5:27.5.1-1~ubuntu.22.04~jammy|^5:28\\."; do
+  IFS='|' read -r pkg pin re <<<"$args"
+  PATH="$tmp/madison:$PATH" bash -c "$pick" _ "$here" "$pkg" "$pin" "$re"
+done | tr '\n' ' ')"
+want="5:28.5.2-1~ubuntu.22.04~jammy 1.7.28-1~ubuntu.22.04~jammy 1.30.14-1.1 5:27.5.1-1~ubuntu.22.04~jammy "
+if [[ "$picked" == "$want" ]] && ! PATH="$tmp/madison:$PATH" bash -c "set -e; $pick" _ "$here" docker-ce "" '^5:99\.' 2>"$tmp/pick.err" >/dev/null &&
+  grep -q "no docker-ce version matching" "$tmp/pick.err"; then
+  pass "package_version picks the newest docker-ce 28.x, containerd.io 1.7.x (not 2.x), kubeadm 1.30.x; keeps a pin; fails on no match"
+else
+  fail "package_version: picked '$picked', want '$want'; $(cat "$tmp/pick.err")"
+fi
+
+# The image build-image.sh builds by default is the one the manifests run.
+if command -v kubectl >/dev/null; then
+  rendered="$(kubectl kustomize "$deploy/k8s/overlays/replicas-1" | sed -n 's/^ *image: *//p' | sort -u)"
+  built="$(PATH="$tmp/stubs:$PATH" bash "$here/build-image.sh" --dry-run --model models/m 2>/dev/null | sed -n 's/.* -t \([^ ]*\) .*/\1/p')"
+  if [[ -n "$built" && "$rendered" == "$built" ]]; then
+    pass "build-image.sh builds $built, the image the manifests run"
+  else
+    fail "build-image.sh builds '$built', the manifests run '$rendered'"
+  fi
+else
+  fail "kubectl not installed (needed to render deploy/k8s: see deploy/k8s/test.sh)"
+fi
 
 if [[ -s "$tmp/ran.txt" ]]; then
   fail "--dry-run ran commands: $(head -n 3 "$tmp/ran.txt" | tr '\n' ';')"
