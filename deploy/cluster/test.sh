@@ -5,9 +5,12 @@
 # would change a machine is a recording stub on PATH); bootstrap.sh's dry run for a controller
 # and two workers checked for every step in order (Docker Engine, CRI on in Docker's containerd,
 # kubeadm init, Flannel, joins, image build on the controller, import on each node); the
-# containerd config.toml node-prepare.sh writes, parsed as TOML (containerd_config_check.py);
-# version picking against a stub apt-cache; scale.sh's wait loop against a fake kubectl (scale
-# up, scale down past terminating pods, timeout). About 20 s.
+# containerd config.toml node-prepare.sh writes, parsed as TOML (containerd_config_check.py) and
+# run by this machine's real containerd (CRI plugin loads; an image imported with
+# `ctr -n k8s.io images import -` gets the name the kubelet asks for); version picking against a
+# stub apt-cache; scale.sh's wait loop against a fake kubectl (scale up, scale down past
+# terminating pods, timeout). About 30 s on a quiet machine. Needs root, containerd and ctr
+# (scripts/deps.sh docker), shellcheck, kubectl, /usr/bin/python3 >= 3.11.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 deploy="$(cd "$here/.." && pwd)"
@@ -18,7 +21,12 @@ pass() { passes=$((passes + 1)); echo "PASS $*"; }
 fail() { failures=$((failures + 1)); echo "FAIL $*"; }
 
 tmp="$(mktemp -d /tmp/clouddetect-cluster-test.XXXXXX)"
-trap 'rm -rf "$tmp"' EXIT
+daemon_pid=""
+cleanup() {
+  if [[ -n "$daemon_pid" ]]; then kill "$daemon_pid" 2>/dev/null || true; wait "$daemon_pid" 2>/dev/null || true; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
 
 # ---- static checks -----------------------------------------------------------------------------
 mapfile -t scripts < <(find "$deploy" -name '*.sh' -type f | sort)
@@ -216,6 +224,88 @@ else
     pass "one containerd socket: config.toml grpc.address $address = crictl.yaml endpoints = kubeadm init --cri-socket"
   else
     fail "containerd socket differs: config.toml '$address', crictl.yaml '$(tr '\n' ' ' <"$tmp/crictl.yaml")', '$init'"
+  fi
+fi
+
+# ---- that config in a real containerd 1.x (this machine's), then an image imported as on a node --
+# The written config with only root, state and sockets moved into $tmp: the CRI plugin must load;
+# with containerd.io's shipped config it must not. A `docker save`-format archive (manifest.json,
+# config, one layer, as Docker writes it) imported with `ctr -n k8s.io images import -` must be
+# named docker.io/library/clouddetect:0.1.0, the name the kubelet resolves clouddetect:0.1.0 to, and
+# seen by the CRI plugin.
+# start_containerd CONFIG: starts a private containerd on $tmp/ctrd/c.sock; 0 once it answers.
+# Root, state, socket and the opt plugin's path go to $tmp/ctrd (the opt plugin is named by its
+# URI in config version 2, by its short name in version 1, the shipped file's).
+start_containerd() {
+  local d="$tmp/ctrd" opt='plugins."io.containerd.internal.v1.opt"'
+  rm -rf "$d"; mkdir -p "$d"
+  grep -q '^version = 2' "$1" || opt="plugins.opt"
+  { printf 'root = "%s/root"\nstate = "%s/state"\n' "$d" "$d"
+    sed '/^\[grpc\]/,/^$/d' "$1"
+    printf '\n[grpc]\n  address = "%s/c.sock"\n\n[%s]\n  path = "%s/opt"\n' "$d" "$opt" "$d"
+  } >"$d/config.toml"
+  containerd --config "$d/config.toml" >"$d/log" 2>&1 &
+  daemon_pid=$!
+  local tries
+  for tries in $(seq 50 -1 1); do
+    kill -0 "$daemon_pid" 2>/dev/null || { daemon_pid=""; return 1; }
+    timeout 2 ctr --address "$d/c.sock" version >/dev/null 2>&1 && return 0
+    [[ $tries -gt 1 ]] && sleep 0.2
+  done
+  return 1
+}
+stop_containerd() {
+  kill "$daemon_pid" 2>/dev/null || true; wait "$daemon_pid" 2>/dev/null || true; daemon_pid=""
+}
+if ! command -v containerd >/dev/null || ! command -v ctr >/dev/null; then
+  fail "containerd/ctr not installed (scripts/deps.sh docker: Debian's docker.io brings containerd 1.6)"
+elif [[ $(id -u) -ne 0 ]]; then
+  fail "a real containerd needs root: run deploy/cluster/test.sh as root"
+else
+  sock="$tmp/ctrd/c.sock"
+  cri_status=""
+  if start_containerd "$tmp/config.toml"; then
+    cri_status="$(ctr --address "$sock" plugins ls | awk '$2 == "cri" {print $4}')"
+    # An archive in the format `docker save` writes: manifest.json + config + layer tar.
+    "$python" - "$tmp/image.tar" <<'ARCHIVE'
+import hashlib, io, json, sys, tarfile
+def tar_bytes(files):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name, data in files:
+            info = tarfile.TarInfo(name); info.size = len(data); t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+layer = tar_bytes([("hello.txt", b"clouddetect\n")])
+diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
+config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/hello"]},
+                     "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+config_name = hashlib.sha256(config).hexdigest() + ".json"
+manifest = json.dumps([{"Config": config_name, "RepoTags": ["clouddetect:0.1.0"],
+                        "Layers": ["layer0/layer.tar"]}]).encode()
+open(sys.argv[1], "wb").write(tar_bytes([(config_name, config), ("layer0/layer.tar", layer),
+                                          ("manifest.json", manifest)]))
+ARCHIVE
+    ctr --address "$sock" -n k8s.io images import - <"$tmp/image.tar" >"$tmp/import.log" 2>&1 || true
+    imported="$(ctr --address "$sock" -n k8s.io images ls -q 2>/dev/null | tr '\n' ' ')"
+    stop_containerd
+  fi
+  printf '%s\n' 'disabled_plugins = ["cri"]' >"$tmp/shipped-run.toml"
+  shipped_cri="not started"
+  if start_containerd "$tmp/shipped-run.toml"; then
+    shipped_cri="$(ctr --address "$sock" plugins ls | awk '$2 == "cri" {print $4}')"
+    stop_containerd
+  fi
+  version="$(containerd --version | awk '{print $3}')"
+  if [[ "$cri_status" == ok && -z "$shipped_cri" ]]; then
+    pass "containerd $version runs the written config with the CRI plugin ok; with containerd.io's shipped config it has no CRI plugin"
+  else
+    fail "containerd $version: CRI plugin '$cri_status' with the written config (want ok), '$shipped_cri' with the shipped one (want none); $(tail -n 3 "$tmp/ctrd/log" 2>/dev/null)"
+  fi
+  # The CRI plugin indexes every image in k8s.io under its ID too (sha256:<config digest>).
+  if [[ "$imported" =~ ^docker\.io/library/clouddetect:0\.1\.0\ sha256:[0-9a-f]{64}\ $ ]]; then
+    pass "ctr -n k8s.io images import of a docker-save archive names it docker.io/library/clouddetect:0.1.0 (what the kubelet asks for), and the CRI plugin indexes it by ID"
+  else
+    fail "ctr import: images in k8s.io '${imported:-}', want docker.io/library/clouddetect:0.1.0; $(tail -n 3 "$tmp/import.log" 2>/dev/null)"
   fi
 fi
 
