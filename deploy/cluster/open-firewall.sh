@@ -56,7 +56,7 @@ else
   if [[ "$DRY_RUN" == 1 ]] || command -v netfilter-persistent >/dev/null; then
     run netfilter-persistent save
   else
-    log "netfilter-persistent not installed: the rules last until reboot (apt-get install iptables-persistent)"
+    log "netfilter-persistent not installed: the rules last until reboot (apt-get install $FIREWALL_SAVE_PACKAGE)"
   fi
 fi
 log "firewall open for role $role: tcp ${tcp_ports[*]}, udp ${udp_ports[*]}, forward $POD_CIDR"
