@@ -1,7 +1,7 @@
 // The calibration file of int8 inference: {"format": "clouddetect-activation-ranges", "version": 2,
-// "model": "...", "images": N, "absmax": [one per layer], "channel_min", "channel_max",
-// "channel_peak_mean" and "channel_peak_sd": [[one per channel] per layer]}. Version 1 (no peak
-// statistics) is refused with the command that replaces it.
+// "model": "...", "images": N, "source": "which images", "fp32_layers": [convolutions kept in fp32], "absmax": [one per
+// layer], "channel_min", "channel_max", "channel_peak_mean" and "channel_peak_sd": [[one per channel] per layer]}.
+// Version 1 (no peak statistics) is refused with the command that replaces it.
 #include <boost/json.hpp>
 #include <cmath>
 #include <fstream>
@@ -32,6 +32,8 @@ void save_activation_ranges(const ActivationRanges& ranges, const std::string& p
                            {"version", kVersion},
                            {"model", ranges.model},
                            {"images", ranges.images},
+                           {"source", ranges.source},
+                           {"fp32_layers", boost::json::value_from(ranges.fp32_layers)},
                            {"absmax", to_array(ranges.absmax)},
                            {"channel_min", to_arrays(ranges.channel_min)},
                            {"channel_max", to_arrays(ranges.channel_max)},
@@ -78,6 +80,9 @@ ActivationRanges load_activation_ranges(const std::string& path, const darknet::
   }
   ranges.model = std::string(name->as_string());
   ranges.images = static_cast<int>(images->as_int64());
+  if (const auto* source = object.if_contains("source"); source && source->is_string()) {
+    ranges.source = std::string(source->as_string());
+  }
   auto read_array = [&](const boost::json::value& array) {
     if (!array.is_array()) throw bad("expected an array of numbers");
     std::vector<float> values;
@@ -99,6 +104,17 @@ ActivationRanges load_activation_ranges(const std::string& path, const darknet::
               model.name + " (" + std::to_string(model.layers.size()) + " layers)");
   }
   if (!activation_ranges_fit(ranges, model)) throw bad("its per-channel arrays do not match the model's channels");
+  if (const auto* fp32 = object.if_contains("fp32_layers")) {
+    if (!fp32->is_array()) throw bad("fp32_layers is not an array");
+    for (const auto& value : fp32->as_array()) {
+      const std::int64_t layer = value.is_int64() ? value.as_int64() : -1;
+      if (layer < 0 || layer >= static_cast<std::int64_t>(model.layers.size()) ||
+          model.layers[static_cast<std::size_t>(layer)].type != darknet::LayerType::kConvolutional) {
+        throw bad("fp32_layers holds " + boost::json::serialize(value) + ", not a convolution of " + model.name);
+      }
+      ranges.fp32_layers.push_back(static_cast<int>(layer));
+    }
+  }
   for (std::size_t layer = 0; layer < ranges.channel_min.size(); ++layer) {
     for (std::size_t c = 0; c < ranges.channel_min[layer].size(); ++c) {
       if (ranges.channel_min[layer][c] > ranges.channel_max[layer][c]) throw bad("a channel's min exceeds its max");

@@ -6,6 +6,7 @@
 // The Model is shared read-only by all instances and must outlive none of them (shared_ptr).
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -28,7 +29,13 @@ struct ActivationRanges {
   // |value|: how far the maximum moves from image to image. Empty in files from before they were kept.
   std::vector<std::vector<float>> channel_peak_mean;
   std::vector<std::vector<float>> channel_peak_sd;
-  int images = 0;  // how many images were measured
+  int images = 0;      // how many images were measured
+  std::string source;  // which images ("the first 32 images of DIR"); empty in older files
+  // Convolutions int8 keeps in fp32 (mixed precision, chosen by `calibrate --head-error-budget`).
+  std::vector<int> fp32_layers;
+  bool keeps_fp32(int layer) const {
+    return std::find(fp32_layers.begin(), fp32_layers.end(), layer) != fp32_layers.end();
+  }
 };
 
 struct BackendOptions {

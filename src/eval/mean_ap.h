@@ -18,6 +18,11 @@ struct ImageResult {
 
 double mean_average_precision(const std::vector<ImageResult>& images, float iou_threshold = 0.5f);
 
+// The same images with only the detections scoring above `score_threshold`: what a detector run at
+// that threshold returns (decoding keeps score > threshold and NMS is per class, so a box above the
+// threshold is suppressed by the same higher-scoring boxes either way).
+std::vector<ImageResult> above_threshold(const std::vector<ImageResult>& images, float score_threshold);
+
 // How far mAP(a) - mAP(b) can be trusted on this many images: a paired bootstrap (the images are
 // drawn with replacement `resamples` times and both systems scored on each draw; `a[i]` and `b[i]`
 // are the same image). Returns the central 95% of the differences. On the 128 coco128 images an

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "core/error.h"
 
 namespace clouddetect::eval {
@@ -54,6 +56,16 @@ TEST(MeanAp, DuplicateIsAFalsePositiveAndIouThresholdApplies) {
   EXPECT_NEAR(mean_average_precision(images), 0.5 * 1.0 + 0.5 * 2.0 / 3.0, 1e-12);
 }
 
+TEST(MeanAp, AboveThresholdKeepsOnlyHigherScores) {
+  std::vector<ImageResult> images(1);
+  images[0].truth = {truth(0, 0, 0, 10, 10), truth(0, 100, 100, 10, 10)};
+  images[0].detections = {detection(0, 0.9f, 0, 0, 10, 10), detection(0, 0.3f, 100, 100, 10, 10)};
+  EXPECT_DOUBLE_EQ(mean_average_precision(images), 1.0);
+  const auto served = above_threshold(images, 0.3f);  // strictly above, as decoding keeps them
+  ASSERT_EQ(served[0].detections.size(), 1u);
+  EXPECT_DOUBLE_EQ(mean_average_precision(served), 0.5);
+}
+
 // n images of one object each; `b` misses it on every `miss_every`-th image.
 std::pair<std::vector<ImageResult>, std::vector<ImageResult>> one_object_each(int n, int miss_every) {
   std::vector<ImageResult> a(static_cast<std::size_t>(n)), b(static_cast<std::size_t>(n));
@@ -87,6 +99,37 @@ TEST(BootstrapMapDifference, CoversTheDifferenceAndNarrowsWithMoreImages) {
   // Four times the images: about half the width (the standard error goes as 1/sqrt(n)).
   EXPECT_LT(large.high - large.low, 0.65 * (small.high - small.low));
   EXPECT_GT(large.high - large.low, 0.35 * (small.high - small.low));
+}
+
+// The bootstrap scores a draw by weighting images (how often each was drawn) instead of copying
+// them: the weighted score must be the score of the copied images.
+TEST(BootstrapMapDifference, AnImageDrawnTwiceCountsTwice) {
+  std::vector<ImageResult> images(2);
+  images[0].truth = {truth(0, 0, 0, 10, 10), truth(1, 40, 40, 10, 10)};
+  images[0].detections = {detection(0, 0.9f, 0, 0, 10, 10), detection(0, 0.8f, 0, 0, 10, 10),
+                          detection(1, 0.4f, 41, 40, 10, 10)};
+  images[1].truth = {truth(0, 5, 5, 10, 10)};
+  images[1].detections = {detection(0, 0.85f, 30, 30, 10, 10), detection(0, 0.5f, 5, 5, 10, 10)};
+  std::vector<ImageResult> copied = {images[0], images[0], images[1]};
+  std::vector<ImageResult> none(3);
+  for (std::size_t i = 0; i < 3; ++i) none[i].truth = copied[i].truth;
+  // With one image the draws are all that image: mAP(copies) - mAP(no detections) exactly.
+  const Interval single = bootstrap_map_difference({images[1]}, {none[2]}, 0.5f, 20);
+  EXPECT_DOUBLE_EQ(single.low, mean_average_precision({images[1]}));
+  EXPECT_DOUBLE_EQ(single.high, single.low);
+  const double map_copied = mean_average_precision(copied);
+  EXPECT_GT(map_copied, 0.0);
+  EXPECT_LT(map_copied, 1.0);
+  // Every draw of the two images is one of {0,0}, {0,1}, {1,1} (in some order): its score must be
+  // one of the three copied sets' scores.
+  const Interval mixed = bootstrap_map_difference(images, {none[0], none[2]}, 0.5f, 200);
+  const double candidates[] = {mean_average_precision({images[0], images[0]}), mean_average_precision(images),
+                               mean_average_precision({images[1], images[1]})};
+  for (double bound : {mixed.low, mixed.high}) {
+    bool found = false;
+    for (double c : candidates) found = found || std::abs(c - bound) < 1e-12;
+    EXPECT_TRUE(found) << bound;
+  }
 }
 
 TEST(BootstrapMapDifference, RefusesDifferentImageCounts) {

@@ -4,10 +4,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <opencv2/core/utility.hpp>
+#include <set>
 
 #include "core/error.h"
 #include "darknet/cfg_parser.h"
@@ -18,6 +20,7 @@
 #include "eval/mean_ap.h"
 #include "image/decode.h"
 #include "image/letterbox.h"
+#include "main/bench_accuracy.h"
 #include "main/commands.h"
 #include "main/detection_service.h"
 
@@ -25,35 +28,12 @@ namespace clouddetect {
 namespace {
 
 struct Contender {
-  std::string backend;
-  std::string precision;
-  BackendOptions options;
+  ScoredSystem system;  // backend, precision, options and, with --accuracy, the scores
   std::unique_ptr<Backend> instance;
   std::vector<Tensor> heads;
-  std::vector<double> ms;                 // interleaved with the others
-  std::vector<double> ms_alone;           // before the others ran (see run_bench)
-  double map50 = -1;                      // < 0: not measured
-  double head_error = -1;                 // mean relative L2 error of the raw heads vs the same backend's fp32
-  std::vector<eval::ImageResult> scored;  // per image, for the confidence interval of a drop
+  std::vector<double> ms;        // interleaved with the others
+  std::vector<double> ms_alone;  // before the others ran (see run_bench)
 };
-
-struct LabelledImage {
-  cv::Mat bgr;
-  std::vector<eval::GroundTruth> truth;
-};
-
-// The contender's detections on `images`: the whole pipeline (preprocess, backend, decode, NMS).
-std::vector<eval::ImageResult> score_images(const std::shared_ptr<const darknet::Model>& model,
-                                            const Contender& contender, const DetectorOptions& detector_options,
-                                            const std::vector<LabelledImage>& images) {
-  Detector detector(model, create_backend(contender.backend, model, contender.options), detector_options);
-  std::vector<eval::ImageResult> results(images.size());
-  for (std::size_t i = 0; i < images.size(); ++i) {
-    results[i].truth = images[i].truth;
-    results[i].detections = detector.detect(images[i].bgr);
-  }
-  return results;
-}
 
 double percentile(std::vector<double> values, double p) {
   std::sort(values.begin(), values.end());
@@ -86,56 +66,128 @@ void report_opencv_isa() {
   }
 }
 
-}  // namespace
+// Where int8's activation ranges come from: a file, or the first N images of the calibration set.
+// Returns them with a line saying which images they were measured on.
+std::shared_ptr<const ActivationRanges> int8_ranges(const BenchOptions& options,
+                                                    const std::shared_ptr<const darknet::Model>& model,
+                                                    const std::vector<std::string>& calibration_images,
+                                                    std::string& described) {
+  const std::string path = calibration_path(options.model);
+  if (!options.model.calibration.empty() || std::ifstream(path)) {
+    auto ranges = std::make_shared<const ActivationRanges>(load_activation_ranges(path, *model));
+    described = path + " (" + std::to_string(ranges->images) + " images" +
+                (ranges->source.empty() ? std::string() : " of " + ranges->source) + ")";
+    return ranges;
+  }
+  if (calibration_images.empty()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "int8 needs activation ranges: --calibration FILE, or images to "
+                "calibrate on (--calibration-dataset DIR)");
+  }
+  auto ranges = std::make_shared<ActivationRanges>(calibrate_on_images(model, options.model, calibration_images));
+  described = "the first " + std::to_string(calibration_images.size()) + " images of " + options.calibration_dataset +
+              "/images";
+  ranges->source = described;
+  return ranges;
+}
 
-int run_bench(const BenchOptions& options) {
-  cv::setNumThreads(options.model.threads);
-  report_opencv_isa();
-  auto model = darknet::load_model(options.model.model_dir);
-  const image::ResizeMode resize =
-      options.model.resize == "auto" ? default_resize_mode(*model) : image::parse_resize_mode(options.model.resize);
-  const std::string dataset = options.dataset.empty() ? shared_dir() + "/data/coco128" : options.dataset;
-  bool int8 = false;
-  for (const std::string& precision : options.precisions) int8 = int8 || precision == "int8";
-  // Lower precision is only reported with the accuracy it costs.
-  const bool accuracy = options.accuracy || int8;
+// The scored images: the whole labelled set, minus any image int8 was calibrated on (scores on
+// images the ranges were measured on would flatter int8).
+std::vector<std::string> scored_images(const std::string& dataset, const std::vector<std::string>& calibration) {
+  std::vector<std::string> images;
+  try {
+    images = eval::list_images(dataset + "/images");
+  } catch (const Error& e) {
+    throw Error(e.code(), std::string(e.what()) +
+                              ": accuracy (always measured with int8) needs a labelled dataset, --dataset DIR with "
+                              "images/ and labels/");
+  }
+  // By canonical path: the same folder may be spelled two ways.
+  std::set<std::filesystem::path> excluded;
+  for (const std::string& image : calibration) excluded.insert(std::filesystem::weakly_canonical(image));
+  images.erase(std::remove_if(images.begin(), images.end(),
+                              [&](const std::string& image) {
+                                return excluded.count(std::filesystem::weakly_canonical(image)) > 0;
+                              }),
+               images.end());
+  if (images.empty()) throw Error(ErrorCode::kInvalidArgument, "every image of " + dataset + " calibrated int8");
+  return images;
+}
 
-  auto dataset_images = [&](std::size_t limit) {
-    try {
-      return eval::list_images(dataset + "/images", limit);
-    } catch (const Error& e) {
-      throw Error(e.code(), std::string(e.what()) +
-                                ": accuracy (always measured with int8) and int8 calibration need a labelled "
-                                "dataset, --dataset DIR with images/ and labels/");
+std::string json_number(double value, bool measured = true) {
+  char text[32] = "null";
+  if (measured) std::snprintf(text, sizeof(text), "%.4f", value);
+  return text;
+}
+
+std::string json_interval(const MapDifference& d) {
+  char text[64] = "null";
+  if (d.measured) std::snprintf(text, sizeof(text), "[%.4f,%.4f]", d.ci95.low, d.ci95.high);
+  return text;
+}
+
+// The differences each contender's line reports: its drop against the same backend's fp32 (a lower
+// precision) and its difference from OpenCV (a native fp32), each at conf 0.005 and at serving.
+struct Differences {
+  MapDifference drop, drop_serving, vs_opencv, vs_opencv_serving;
+};
+
+Differences differences_of(const Contender& c, const std::vector<Contender>& all, const AccuracyRun& run) {
+  Differences d;
+  for (const Contender& other : all) {
+    const ScoredSystem& o = other.system;
+    if (&other == &c) continue;
+    if (o.backend == c.system.backend && o.precision == "fp32" && c.system.precision != "fp32") {
+      d.drop = map_difference(o, c.system, run, false);
+      d.drop_serving = map_difference(o, c.system, run, true);
     }
-  };
-  std::shared_ptr<const ActivationRanges> ranges;
-  if (int8) {
-    const std::string path = calibration_path(options.model);
-    if (!options.model.calibration.empty() || std::ifstream(path)) {
-      ranges = std::make_shared<const ActivationRanges>(load_activation_ranges(path, *model));
-      std::cerr << "int8: activation ranges from " << path << " (" << ranges->images << " images)\n";
-    } else {
-      const auto images = dataset_images(static_cast<std::size_t>(options.calibration_images));
-      ranges = std::make_shared<const ActivationRanges>(calibrate_on_images(model, options.model, images));
-      std::cerr << "int8: calibrated on the first " << images.size() << " images of " << dataset << "/images\n";
+    if (o.backend == "opencv" && c.system.backend != "opencv" && c.system.precision == "fp32") {
+      d.vs_opencv = map_difference(c.system, o, run, false);
+      d.vs_opencv_serving = map_difference(c.system, o, run, true);
     }
   }
+  return d;
+}
 
-  image::Preprocessor preprocessor(model->width, model->height, resize);
-  Tensor input;
-  preprocessor.run(bench_image(options.image, *model), input);
+// Printed by hand: Boost.JSON would write 116.73 as 1.1673E2.
+void print_json_line(const Contender& c, const Differences& d, const std::string& model_fields, double speedup,
+                     const std::string& accuracy_fields) {
+  const ScoredSystem& s = c.system;
+  std::printf(
+      "{\"backend\":\"%s\",\"precision\":\"%s\",%s,\"iterations\":%zu,\"ms_median\":%.2f,\"ms_p90\":%.2f,"
+      "\"ms_median_alone\":%.2f,\"speedup_vs_opencv\":%s,%s,\"map50\":%s,\"map50_drop_vs_fp32\":%s,"
+      "\"map50_drop_ci95\":%s,\"map50_serving\":%s,\"map50_serving_drop_vs_fp32\":%s,"
+      "\"map50_serving_drop_ci95\":%s,\"map50_vs_opencv\":%s,\"map50_vs_opencv_ci95\":%s,"
+      "\"map50_serving_vs_opencv\":%s,\"map50_serving_vs_opencv_ci95\":%s,\"head_error_vs_fp32\":%s}\n",
+      s.backend.c_str(), s.precision.c_str(), model_fields.c_str(), c.ms.size(), percentile(c.ms, 50),
+      percentile(c.ms, 90), percentile(c.ms_alone, 50), speedup > 0 ? json_number(speedup).c_str() : "null",
+      accuracy_fields.c_str(), json_number(s.map50, s.map50 >= 0).c_str(),
+      json_number(d.drop.value, d.drop.measured).c_str(), json_interval(d.drop).c_str(),
+      json_number(s.map50_serving, s.map50 >= 0).c_str(),
+      json_number(d.drop_serving.value, d.drop_serving.measured).c_str(), json_interval(d.drop_serving).c_str(),
+      json_number(d.vs_opencv.value, d.vs_opencv.measured).c_str(), json_interval(d.vs_opencv).c_str(),
+      json_number(d.vs_opencv_serving.value, d.vs_opencv_serving.measured).c_str(),
+      json_interval(d.vs_opencv_serving).c_str(), json_number(s.head_error, s.head_error >= 0).c_str());
+}
+
+std::string table_interval(const MapDifference& d) {
+  char text[64] = "-";
+  if (d.measured) std::snprintf(text, sizeof(text), "%+.4f [%+.4f, %+.4f]", d.value, d.ci95.low, d.ci95.high);
+  return text;
+}
+
+// First each contender alone, created and timed one after the other, the OpenCV reference first
+// (before any other instance exists), then all interleaved. OpenCV's own speed moves with the
+// state of the process, not with our code (yolov3-tiny: 98-102 ms or 131-134 ms, alone or
+// interleaved, depending on the run; 100 ms in Python), so the speed-up is taken between each
+// one's faster median and never rests on a slow reference.
+std::vector<Contender> timed_contenders(const BenchOptions& options, const std::shared_ptr<const darknet::Model>& model,
+                                        const std::shared_ptr<const ActivationRanges>& ranges, const Tensor& input) {
   auto forward_ms = [&](Contender& c) {
     const auto start = std::chrono::steady_clock::now();
     c.instance->forward(input, c.heads);
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   };
-
-  // First each contender alone, created and timed one after the other, the OpenCV reference first
-  // (before any other instance exists), then all interleaved. OpenCV's own speed moves with the
-  // state of the process, not with our code (yolov3-tiny: 98-102 ms or 131-134 ms, alone or
-  // interleaved, depending on the run; 100 ms in Python), so the speed-up is taken between each
-  // one's faster median and never rests on a slow reference.
   std::vector<Contender> contenders;
   std::vector<std::string> backends = options.backends;
   std::stable_partition(backends.begin(), backends.end(), [](const std::string& b) { return b == "opencv"; });
@@ -143,12 +195,12 @@ int run_bench(const BenchOptions& options) {
     for (const std::string& precision : options.precisions) {
       if (backend == "opencv" && precision != "fp32") continue;  // OpenCV runs fp32 only
       Contender contender;
-      contender.backend = backend;
-      contender.precision = precision;
-      contender.options.threads = options.model.threads;
-      contender.options.precision = precision;
-      if (precision == "int8") contender.options.activation_ranges = ranges;
-      contender.instance = create_backend(backend, model, contender.options);
+      contender.system.backend = backend;
+      contender.system.precision = precision;
+      contender.system.options.threads = options.model.threads;
+      contender.system.options.precision = precision;
+      if (precision == "int8") contender.system.options.activation_ranges = ranges;
+      contender.instance = create_backend(backend, model, contender.system.options);
       if (const auto kernels = contender.instance->kernels(); !kernels.empty()) {
         std::cerr << backend << " " << precision << " kernels: " << summarize_kernels(kernels) << "\n";
       }
@@ -158,7 +210,6 @@ int run_bench(const BenchOptions& options) {
     }
   }
   if (contenders.empty()) throw Error(ErrorCode::kInvalidArgument, "nothing to benchmark");
-
   // Then all of them interleaved, so that a change in the machine's load hits every one alike.
   for (int i = 0; i < options.warmup; ++i) {
     for (auto& c : contenders) forward_ms(c);
@@ -166,111 +217,97 @@ int run_bench(const BenchOptions& options) {
   for (int i = 0; i < options.iterations; ++i) {
     for (auto& c : contenders) c.ms.push_back(forward_ms(c));
   }
-  // The same backend's fp32, which a lower precision's accuracy is measured against.
-  auto fp32_of = [&](const Contender& c) -> const Contender* {
-    for (const auto& other : contenders) {
-      if (other.backend == c.backend && other.precision == "fp32") return &other;
-    }
-    return nullptr;
-  };
+  return contenders;
+}
 
+}  // namespace
+
+int run_bench(const BenchOptions& options_in) {
+  BenchOptions options = options_in;
+  if (options.dataset.empty()) options.dataset = shared_dir() + "/data/coco128";
+  if (options.calibration_dataset.empty()) options.calibration_dataset = shared_dir() + "/data/coco128";
+  cv::setNumThreads(options.model.threads);
+  report_opencv_isa();
+  auto model = darknet::load_model(options.model.model_dir);
+  AccuracyRun run;
+  run.resize =
+      options.model.resize == "auto" ? default_resize_mode(*model) : image::parse_resize_mode(options.model.resize);
+  run.accuracy_conf = options.accuracy_conf;
+  run.serving_conf = options.model.conf;
+  run.nms = options.model.nms;
+  const bool int8 = std::count(options.precisions.begin(), options.precisions.end(), "int8") > 0;
+  // Lower precision is only reported with the accuracy it costs.
+  const bool accuracy = options.accuracy || int8;
+
+  std::shared_ptr<const ActivationRanges> ranges;
+  std::vector<std::string> calibration_images;
+  std::string calibration;
+  if (int8) {
+    if (options.model.calibration.empty() && !std::ifstream(calibration_path(options.model))) {
+      calibration_images = eval::list_images(options.calibration_dataset + "/images",
+                                             static_cast<std::size_t>(options.calibration_images));
+    }
+    ranges = int8_ranges(options, model, calibration_images, calibration);
+    std::cerr << "int8: activation ranges from " << calibration << "\n";
+  }
+
+  image::Preprocessor preprocessor(model->width, model->height, run.resize);
+  Tensor input;
+  preprocessor.run(bench_image(options.image, *model), input);
+  std::vector<Contender> contenders = timed_contenders(options, model, ranges, input);
+
+  std::string accuracy_fields = "\"dataset\":null,\"scored_images\":0,\"calibration\":null";
   if (accuracy) {
-    std::vector<LabelledImage> images;
-    for (const std::string& path : dataset_images(0)) {
-      LabelledImage image{read_image_file(path), {}};
-      image.truth = eval::load_yolo_labels(path, image.bgr.cols, image.bgr.rows);
-      images.push_back(std::move(image));
-    }
-    DetectorOptions detector_options;
-    detector_options.score_threshold = options.accuracy_conf;
-    detector_options.nms_threshold = options.model.nms;
-    detector_options.resize = resize;
-    for (auto& c : contenders) {
-      c.scored = score_images(model, c, detector_options, images);
-      c.map50 = eval::mean_average_precision(c.scored, 0.5f);
-    }
-    // The raw heads against the same backend's fp32 on every image: a finer signal than mAP, which
-    // on this many images moves by +-0.01 with any small change.
-    for (auto& c : contenders) {
-      const Contender* reference = fp32_of(c);
-      if (!reference || reference == &c) continue;
-      double sum = 0;
-      std::vector<Tensor> expected;
-      for (const LabelledImage& image : images) {
-        preprocessor.run(image.bgr, input);
-        reference->instance->forward(input, expected);
-        c.instance->forward(input, c.heads);
-        double diff = 0, norm = 0;
-        for (std::size_t h = 0; h < expected.size(); ++h) {
-          for (std::size_t k = 0; k < expected[h].data.size(); ++k) {
-            const double d = static_cast<double>(c.heads[h].data[k]) - expected[h].data[k];
-            diff += d * d;
-            norm += static_cast<double>(expected[h].data[k]) * expected[h].data[k];
-          }
-        }
-        sum += std::sqrt(diff / norm);
-      }
-      c.head_error = sum / static_cast<double>(images.size());
-    }
-    std::cerr << "accuracy: mAP@0.5 on " << images.size() << " images of " << dataset << ", conf "
-              << options.accuracy_conf << ", nms " << options.model.nms << "\n";
+    run.images = scored_images(options.dataset, calibration_images);
+    const std::size_t left_out = eval::list_images(options.dataset + "/images").size() - run.images.size();
+    std::vector<ScoredSystem> systems;
+    for (const Contender& c : contenders) systems.push_back(c.system);
+    score_systems(model, run, systems);
+    for (std::size_t i = 0; i < contenders.size(); ++i) contenders[i].system = std::move(systems[i]);
+    std::cerr << "accuracy: mAP@0.5 on " << run.images.size() << " images of " << options.dataset
+              << (left_out ? " (" + std::to_string(left_out) + " calibration images left out)" : std::string())
+              << ", conf " << run.accuracy_conf << " and serving conf " << run.serving_conf << ", nms " << run.nms
+              << "\n";
+    accuracy_fields = "\"dataset\":\"" + options.dataset + "\",\"scored_images\":" + std::to_string(run.images.size()) +
+                      ",\"calibration\":" + (int8 ? "\"" + calibration + "\"" : std::string("null")) +
+                      ",\"accuracy_conf\":" + json_number(run.accuracy_conf) +
+                      ",\"serving_conf\":" + json_number(run.serving_conf);
   }
 
   // Each contender's faster mode (alone or interleaved): the speed-up never rests on a slow reference.
   auto best_median = [](const Contender& c) { return std::min(percentile(c.ms, 50), percentile(c.ms_alone, 50)); };
   double opencv_median = 0;
   for (const auto& c : contenders) {
-    if (c.backend == "opencv") opencv_median = best_median(c);
+    if (c.system.backend == "opencv") opencv_median = best_median(c);
   }
-  const std::string input_size = std::to_string(model->width) + "x" + std::to_string(model->height);
-  auto fp32_map = [&](const Contender& c) { return fp32_of(c) ? fp32_of(c)->map50 : -1.0; };
-  // The 95% interval of each lower precision's drop (paired bootstrap over the images).
-  std::vector<eval::Interval> drop_interval(contenders.size());
-  for (std::size_t i = 0; i < contenders.size(); ++i) {
-    const Contender& c = contenders[i];
-    if (c.precision != "fp32" && c.map50 >= 0 && fp32_map(c) >= 0) {
-      drop_interval[i] = eval::bootstrap_map_difference(fp32_of(c)->scored, c.scored);
-    }
+  const std::string model_fields = "\"model\":\"" + model->name + "\",\"input\":\"" + std::to_string(model->width) +
+                                   "x" + std::to_string(model->height) +
+                                   "\",\"threads\":" + std::to_string(options.model.threads);
+  std::vector<Differences> differences;
+  for (const Contender& c : contenders) {
+    differences.push_back(accuracy ? differences_of(c, contenders, run) : Differences{});
+    print_json_line(c, differences.back(), model_fields, opencv_median > 0 ? opencv_median / best_median(c) : 0,
+                    accuracy_fields);
   }
-  for (std::size_t i = 0; i < contenders.size(); ++i) {
-    const Contender& c = contenders[i];
-    double median = percentile(c.ms, 50);
-    // Printed by hand: Boost.JSON would write 116.73 as 1.1673E2.
-    char speedup[32] = "null", map50[32] = "null", drop[32] = "null", interval[64] = "null", heads[32] = "null";
-    if (c.head_error >= 0) std::snprintf(heads, sizeof(heads), "%.4f", c.head_error);
-    if (opencv_median > 0) std::snprintf(speedup, sizeof(speedup), "%.2f", opencv_median / best_median(c));
-    if (c.map50 >= 0) std::snprintf(map50, sizeof(map50), "%.4f", c.map50);
-    if (c.map50 >= 0 && fp32_map(c) >= 0) std::snprintf(drop, sizeof(drop), "%.4f", fp32_map(c) - c.map50);
-    if (c.precision != "fp32" && c.map50 >= 0 && fp32_map(c) >= 0) {
-      std::snprintf(interval, sizeof(interval), "[%.4f,%.4f]", drop_interval[i].low, drop_interval[i].high);
-    }
-    std::printf(
-        "{\"backend\":\"%s\",\"precision\":\"%s\",\"model\":\"%s\",\"input\":\"%s\",\"threads\":%d,"
-        "\"iterations\":%d,\"ms_median\":%.2f,\"ms_p90\":%.2f,\"ms_median_alone\":%.2f,\"speedup_vs_opencv\":%s,"
-        "\"map50\":%s,\"map50_drop_vs_fp32\":%s,\"map50_drop_ci95\":%s,\"head_error_vs_fp32\":%s}\n",
-        c.backend.c_str(), c.precision.c_str(), model->name.c_str(), input_size.c_str(), options.model.threads,
-        options.iterations, median, percentile(c.ms, 90), percentile(c.ms_alone, 50), speedup, map50, drop, interval,
-        heads);
-  }
-  std::printf("\n%-8s %-9s %-22s %-8s %10s %10s %10s %9s %8s %8s  %s\n", "backend", "precision", "model", "input",
-              "median ms", "p90 ms", "alone ms", "speedup", "mAP@0.5", "drop", "drop 95% interval");
-  for (std::size_t i = 0; i < contenders.size(); ++i) {
-    const Contender& c = contenders[i];
-    double median = percentile(c.ms, 50);
-    std::printf("%-8s %-9s %-22s %-8s %10.2f %10.2f %10.2f %8.2fx", c.backend.c_str(), c.precision.c_str(),
-                model->name.c_str(), input_size.c_str(), median, percentile(c.ms, 90), percentile(c.ms_alone, 50),
+  std::printf("\n%-8s %-9s %10s %10s %10s %9s\n", "backend", "precision", "median ms", "p90 ms", "alone ms", "speedup");
+  for (const Contender& c : contenders) {
+    std::printf("%-8s %-9s %10.2f %10.2f %10.2f %8.2fx\n", c.system.backend.c_str(), c.system.precision.c_str(),
+                percentile(c.ms, 50), percentile(c.ms, 90), percentile(c.ms_alone, 50),
                 opencv_median > 0 ? opencv_median / best_median(c) : 0.0);
-    if (c.map50 >= 0)
-      std::printf(" %8.4f", c.map50);
-    else
-      std::printf(" %8s", "-");
-    if (c.map50 >= 0 && fp32_map(c) >= 0)
-      std::printf(" %8.4f", fp32_map(c) - c.map50);
-    else
-      std::printf(" %8s", "-");
-    if (c.precision != "fp32" && c.map50 >= 0 && fp32_map(c) >= 0)
-      std::printf("  [%.4f, %.4f]", drop_interval[i].low, drop_interval[i].high);
-    std::printf("\n");
+  }
+  if (!accuracy) return 0;
+  std::printf("\nmAP@0.5 of %s on %zu images of %s%s (95%% intervals: paired bootstrap over the images)\n",
+              model->name.c_str(), run.images.size(), options.dataset.c_str(),
+              int8 ? (", int8 ranges from " + calibration).c_str() : "");
+  std::printf("%-8s %-9s %8s %-28s %-28s %8s %-28s %-28s %8s\n", "backend", "precision", "conf", "vs fp32", "vs opencv",
+              "serving", "vs fp32", "vs opencv", "heads");
+  for (std::size_t i = 0; i < contenders.size(); ++i) {
+    const ScoredSystem& s = contenders[i].system;
+    const Differences& d = differences[i];
+    std::printf("%-8s %-9s %8.4f %-28s %-28s %8.4f %-28s %-28s %8s\n", s.backend.c_str(), s.precision.c_str(), s.map50,
+                table_interval(d.drop).c_str(), table_interval(d.vs_opencv).c_str(), s.map50_serving,
+                table_interval(d.drop_serving).c_str(), table_interval(d.vs_opencv_serving).c_str(),
+                json_number(s.head_error, s.head_error >= 0).c_str());
   }
   return 0;
 }

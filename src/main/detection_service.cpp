@@ -46,14 +46,19 @@ cv::Mat read_image_file(const std::string& path, std::int64_t max_pixels) {
   return image::decode(bytes, max_pixels);
 }
 
-ActivationRanges calibrate_on_images(const std::shared_ptr<const darknet::Model>& model, const ModelOptions& options,
-                                     const std::vector<std::string>& images) {
+std::vector<Tensor> preprocess_images(const darknet::Model& model, const ModelOptions& options,
+                                      const std::vector<std::string>& images) {
   const image::ResizeMode resize =
-      options.resize == "auto" ? default_resize_mode(*model) : image::parse_resize_mode(options.resize);
-  image::Preprocessor preprocessor(model->width, model->height, resize);
+      options.resize == "auto" ? default_resize_mode(model) : image::parse_resize_mode(options.resize);
+  image::Preprocessor preprocessor(model.width, model.height, resize);
   std::vector<Tensor> inputs(images.size());
   for (std::size_t i = 0; i < images.size(); ++i) preprocessor.run(read_image_file(images[i]), inputs[i]);
-  return measure_activation_ranges(model, inputs, options.threads);
+  return inputs;
+}
+
+ActivationRanges calibrate_on_images(const std::shared_ptr<const darknet::Model>& model, const ModelOptions& options,
+                                     const std::vector<std::string>& images) {
+  return measure_activation_ranges(model, preprocess_images(*model, options, images), options.threads);
 }
 
 std::string DetectionService::kernel_summary() const {

@@ -21,6 +21,10 @@ std::unique_ptr<Detector> make_detector(std::shared_ptr<const darknet::Model> mo
 // A decoded image file (Error kNotFound / the decoder's errors).
 cv::Mat read_image_file(const std::string& path, std::int64_t max_pixels = 1LL << 30);
 
+// The network inputs of `images`, preprocessed as `options` (resize) say.
+std::vector<Tensor> preprocess_images(const darknet::Model& model, const ModelOptions& options,
+                                      const std::vector<std::string>& images);
+
 // int8 calibration: `images` preprocessed as `options` (resize) say, run through the fp32 network.
 ActivationRanges calibrate_on_images(const std::shared_ptr<const darknet::Model>& model, const ModelOptions& options,
                                      const std::vector<std::string>& images);

@@ -163,9 +163,12 @@ int main(int argc, char** argv) {
                    "Lowest confidence kept for mAP (darknet's `detector map`: 0.005)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
+  bench_cmd->add_option("--calibration-dataset", bench.calibration_dataset,
+                        "Images int8 is calibrated on (DIR/images; default: $CLOUDDETECT_SHARED/data/coco128); "
+                        "never scored");
   bench_cmd
       ->add_option("--calibration-images", bench.calibration_images,
-                   "int8 without a --calibration file: calibrate on the first N dataset images")
+                   "int8 without a --calibration file: calibrate on the first N images of --calibration-dataset")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
 
@@ -185,6 +188,20 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
   calibrate_cmd->add_option("--out", calibrate.out, "Output file (default: MODEL/activation-ranges.json)");
+  calibrate_cmd
+      ->add_option("--head-error-budget", calibrate.head_error_budget,
+                   "Mixed precision: keep the most int8-sensitive convolutions in fp32 until the heads' error "
+                   "vs fp32 is at most this (0: all int8)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  calibrate_cmd->add_option("--max-fp32-layers", calibrate.max_fp32_layers, "Mixed precision: at most this many")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 10000));
+  calibrate_cmd
+      ->add_option("--sensitivity-images", calibrate.sensitivity_images,
+                   "Mixed precision: measure the heads' error on the first N calibration images")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
 
   std::string weights_cfg, weights_out;
   unsigned weights_seed = 0;

@@ -58,7 +58,10 @@ struct BenchOptions {
   std::string dataset;  // images/ + labels/; empty = $CLOUDDETECT_SHARED/data/coco128
   // mAP integrates the whole precision-recall curve: darknet's `detector map` keeps boxes down to 0.005.
   float accuracy_conf = 0.005f;
-  int calibration_images = 32;  // int8 without a ranges file: calibrate on the first N dataset images
+  // int8 without a ranges file: calibrate on the first N images of this set (empty =
+  // $CLOUDDETECT_SHARED/data/coco128); those images are never scored.
+  std::string calibration_dataset;
+  int calibration_images = 32;
 };
 
 struct CalibrateOptions {
@@ -66,6 +69,12 @@ struct CalibrateOptions {
   std::string images;  // a folder of images; empty = $CLOUDDETECT_SHARED/data/coco128/images
   int limit = 32;
   std::string out;  // empty = <model_dir>/activation-ranges.json
+  // Mixed precision: keep the convolutions whose int8 error costs the most in fp32 until the raw
+  // heads' relative error against fp32 (mean over the first `sensitivity_images` calibration
+  // images) is at most this; 0 = every convolution in int8.
+  double head_error_budget = 0;
+  int max_fp32_layers = 8;
+  int sensitivity_images = 16;
 };
 
 // $CLOUDDETECT_SHARED (default ../shared): the models and data the tests and benchmarks read.

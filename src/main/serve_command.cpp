@@ -11,6 +11,7 @@
 #include <opencv2/core/utility.hpp>
 #include <thread>
 
+#include "backends/cpu_features.h"
 #include "core/cpu_quota.h"
 #include "core/error.h"
 #include "darknet/model_loader.h"
@@ -92,6 +93,7 @@ int run_serve(ServeOptions options) {
   std::thread loader([&] {
     try {
       auto model = darknet::load_model(options.model.model_dir);
+      const CpuFeatures cpu = detect_cpu_features();
       service = std::make_shared<DetectionService>(model, options.model, workers, options.max_pixels);
       service->warm_up();
       service_slot.store(&service, std::memory_order_release);
@@ -99,7 +101,11 @@ int run_serve(ServeOptions options) {
       log_event(*logger, options.log_format, "ready",
                 "\"model\":\"" + model->name + "\",\"backend\":\"" + options.model.backend + "\",\"input\":" +
                     std::to_string(model->width) + ",\"classes\":" + std::to_string(model->num_classes()) +
-                    ",\"kernels\":\"" + service->kernel_summary() + "\"");
+                    ",\"kernels\":\"" + service->kernel_summary() + "\",\"precision\":\"" + options.model.precision +
+                    "\"," + cpu_features_json(cpu));
+      if (const std::string advice = precision_advice(cpu, options.model.precision); !advice.empty()) {
+        log_event(*logger, options.log_format, advice);
+      }
     } catch (...) {
       load_error = std::current_exception();
       server.shutdown();

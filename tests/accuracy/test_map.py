@@ -1,5 +1,9 @@
 """Detections are right on real images: mAP@0.5 of our service on coco128 equals OpenCV DNN's Python API."""
-import glob, json, os, subprocess, sys
+import glob
+import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -38,7 +42,8 @@ def test_default_resize_is_the_better_one_for_this_model(truth):
 def test_map_scoring_is_exact_on_ground_truth(truth):
     perfect = {img: [(b[0], 1.0, *b[1:]) for b in boxes] for img, boxes in truth.items()}
     assert m.mean_ap(truth, perfect) == pytest.approx(1.0)
-    shifted = {img: [(b[0], 1.0, b[1] + 10000, b[2], b[3] + 10000, b[4]) for b in boxes] for img, boxes in truth.items()}
+    shifted = {img: [(b[0], 1.0, b[1] + 10000, b[2], b[3] + 10000, b[4]) for b in boxes]
+               for img, boxes in truth.items()}
     assert m.mean_ap(truth, shifted) == 0.0
 
 
@@ -82,13 +87,14 @@ def test_bench_map_is_the_same_score_as_the_python_tool(truth):
 
 
 def test_int8_reports_its_accuracy_next_to_its_speed():
-    """int8 is calibrated on the first 32 coco128 images and scored on all 128 (boxes down to conf
-    0.005, as darknet's `detector map`). Measured drop with these images: 0.006, 95% interval
-    [-0.009, 0.032]; 0.006-0.024 over the four quarters of coco128 (see the README). The bound guards
+    """int8 is calibrated on the first 32 coco128 images and scored on the other 96 (boxes down to
+    conf 0.005, as darknet's `detector map`; calibration images are never scored). 96 images resolve
+    a drop only to about +-0.02 (coco-val1k: docs/PERFORMANCE.md). The bound guards
     against regressions; the interval must hold the drop."""
     rows = {r["precision"]: r for r in bench("--backend", "native", "--precision", "fp32,int8")}
     assert set(rows) == {"fp32", "int8"}
     fp32, int8 = rows["fp32"], rows["int8"]
+    assert int8["scored_images"] == 96 and "32 images of" in int8["calibration"]
     print("fp32 %.4f int8 %.4f drop %.4f" % (fp32["map50"], int8["map50"], int8["map50_drop_vs_fp32"]))
     assert fp32["map50"] > 0.3
     assert int8["map50_drop_vs_fp32"] == pytest.approx(fp32["map50"] - int8["map50"], abs=1e-3)
@@ -112,7 +118,9 @@ def test_calibrate_writes_ranges_that_serve_int8(tmp_path):
                           capture_output=True, text=True).stdout
     int8 = subprocess.run([BINARY, "detect", "--model", MODEL, "--conf", "0.3", "--precision", "int8",
                            "--calibration", str(ranges), image], check=True, capture_output=True, text=True).stdout
-    labels = lambda out: sorted(o["label"] for o in json.loads(out)["objects"])
+
+    def labels(out):
+        return sorted(o["label"] for o in json.loads(out)["objects"])
     assert labels(fp32) and set(labels(int8)) & set(labels(fp32))
     missing = subprocess.run([BINARY, "detect", "--model", MODEL, "--precision", "int8", "--calibration",
                               str(tmp_path / "none.json"), image], capture_output=True, text=True)

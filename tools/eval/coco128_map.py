@@ -1,14 +1,22 @@
 #!/usr/bin/python3
-"""mAP@0.5 on coco128: our service's detections vs a reference computed with OpenCV DNN's Python API.
+"""mAP@0.5 on a labelled folder: our service's detections vs a reference computed with OpenCV DNN's Python API.
 
-Usage: coco128_map.py --model DIR [--binary build/clouddetect] [--conf 0.25] [--nms 0.45]
-                      [--resize stretch|letterbox|both] [--backend opencv]
-Prints one JSON line per resize mode: {"model","resize","conf","nms","map50_ours","map50_reference","images"}.
+Usage: coco128_map.py --model DIR [--images DIR/images] [--binary build/clouddetect] [--conf 0.25]
+                      [--nms 0.45] [--resize stretch|letterbox|both] [--backend opencv]
+Prints one JSON line per resize mode: {"model","images_dir","resize","conf","nms","map50_ours",
+"map50_reference","difference","difference_ci95","images"}.
 
-Both sides are scored by the same function (all-point interpolated AP per class, VOC style, averaged
-over the classes present in the labels); only the detector differs.
+Any folder in coco128's YOLO layout works (DIR/images/x.jpg, DIR/labels/x.txt), e.g.
+$CLOUDDETECT_SHARED/data/coco-val1k/images. Both sides are scored by the same function (all-point
+interpolated AP per class, VOC style, averaged over the classes present in the labels); only the
+detector differs. The difference carries a 95% interval from a paired bootstrap over the images.
 """
-import argparse, glob, json, os, subprocess, sys
+import argparse
+import glob
+import json
+import os
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -41,39 +49,72 @@ def iou(a, b):
     return inter / union if union > 0 else 0.0
 
 
-def mean_ap(truth, detections, threshold=0.5):
-    """detections: {image: [(class, score, x0, y0, x1, y1)]}."""
+def ranked_hits(truth, detections, threshold=0.5):
+    """Per class: (image index, hit) of every detection ranked by score, and the truth count per image.
+
+    Whether a detection hits depends only on its own image (its truth and the higher-scoring
+    detections of that image), so a bootstrap sample is just a weight per image."""
+    images = list(truth)
     classes = sorted({b[0] for boxes in truth.values() for b in boxes})
-    aps = []
+    result = {}
     for c in classes:
-        gts = {img: [b for b in boxes if b[0] == c] for img, boxes in truth.items()}
-        n_gt = sum(len(v) for v in gts.values())
-        used = {img: [False] * len(v) for img, v in gts.items()}
-        dets = sorted(((d[1], img, d[2:]) for img, ds in detections.items() for d in ds if d[0] == c),
-                      key=lambda t: -t[0])
-        tp = np.zeros(len(dets))
-        for i, (_, img, box) in enumerate(dets):
-            best, best_j = 0.0, -1
-            for j, g in enumerate(gts.get(img, [])):
-                o = iou(box, g[1:])
-                if o > best:
-                    best, best_j = o, j
-            if best >= threshold and not used[img][best_j]:
-                used[img][best_j] = True
-                tp[i] = 1
-        if not len(dets):
+        counts = np.array([sum(1 for b in truth[img] if b[0] == c) for img in images], np.int64)
+        ranked = []
+        for k, img in enumerate(images):
+            gts = [b for b in truth[img] if b[0] == c]
+            used = [False] * len(gts)
+            for d in sorted((d for d in detections.get(img, []) if d[0] == c), key=lambda d: -d[1]):
+                best, best_j = 0.0, -1
+                for j, g in enumerate(gts):
+                    o = iou(d[2:], g[1:])
+                    if o > best:
+                        best, best_j = o, j
+                hit = best >= threshold and not used[best_j]
+                if hit:
+                    used[best_j] = True
+                ranked.append((-d[1], k, hit))
+        ranked.sort(key=lambda t: (t[0], t[1]))
+        result[c] = (np.array([r[1] for r in ranked], np.int64), np.array([r[2] for r in ranked], bool), counts)
+    return result
+
+
+def weighted_map(hits, weight):
+    """mAP with image k counted weight[k] times (all ones: the plain mAP)."""
+    aps = []
+    for image, hit, counts in hits.values():
+        n_gt = float(np.dot(weight, counts))
+        if n_gt == 0:
+            continue
+        w = weight[image]
+        keep = w > 0
+        w, hit = w[keep], hit[keep]
+        if not len(w):
             aps.append(0.0)
             continue
-        ctp = np.cumsum(tp)
+        ctp = np.cumsum(w * hit)
         recall = ctp / n_gt
-        precision = ctp / np.arange(1, len(dets) + 1)
+        precision = ctp / np.cumsum(w)
         mrec = np.concatenate(([0.0], recall, [1.0]))
-        mpre = np.concatenate(([0.0], precision, [0.0]))
-        for i in range(len(mpre) - 2, -1, -1):
-            mpre[i] = max(mpre[i], mpre[i + 1])
+        mpre = np.maximum.accumulate(np.concatenate(([0.0], precision, [0.0]))[::-1])[::-1]
         idx = np.where(mrec[1:] != mrec[:-1])[0]
         aps.append(float(np.sum((mrec[idx + 1] - mrec[idx]) * mpre[idx + 1])))
     return float(np.mean(aps)) if aps else 0.0
+
+
+def mean_ap(truth, detections, threshold=0.5):
+    """detections: {image: [(class, score, x0, y0, x1, y1)]}."""
+    return weighted_map(ranked_hits(truth, detections, threshold), np.ones(len(truth), np.int64))
+
+
+def bootstrap_difference(truth, detections_a, detections_b, resamples=1000, seed=1):
+    """The central 95% of mAP(a) - mAP(b) over images drawn with replacement (paired: both systems
+    are scored on each draw)."""
+    a, b = ranked_hits(truth, detections_a), ranked_hits(truth, detections_b)
+    random = np.random.default_rng(seed)
+    n = len(truth)
+    differences = sorted(weighted_map(a, w) - weighted_map(b, w)
+                         for w in (np.bincount(random.integers(0, n, n), minlength=n) for _ in range(resamples)))
+    return differences[round(0.025 * (resamples - 1))], differences[round(0.975 * (resamples - 1))]
 
 
 def find_model(folder):
@@ -149,7 +190,7 @@ def our_detections(binary, model_dir, images, resize, conf, nms, backend):
     cmd = [binary, "detect", "--model", model_dir, "--resize", resize, "--conf", str(conf), "--nms", str(nms),
            "--backend", backend] + images
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    names = [l.strip() for l in open(find_model(model_dir)[2]) if l.strip()]
+    names = [line.strip() for line in open(find_model(model_dir)[2]) if line.strip()]
     result = {}
     for line in out.splitlines():
         reply = json.loads(line)
@@ -174,15 +215,20 @@ def main():
     ap.add_argument("--no-reference", action="store_true", help="score only our detections")
     a = ap.parse_args()
     images = sorted(glob.glob(os.path.join(a.images, "*.jpg")))
+    if not images:
+        sys.exit("%s: no .jpg images (expected DIR/images with DIR/labels beside it)" % a.images)
     truth = load_labels(images)
     for resize in (["stretch", "letterbox"] if a.resize == "both" else [a.resize]):
-        ours = mean_ap(truth, our_detections(a.binary, a.model, images, resize, a.conf, a.nms, a.backend))
-        line = {"model": os.path.basename(os.path.normpath(a.model)), "backend": a.backend, "resize": resize,
-                "conf": a.conf, "nms": a.nms, "images": len(images), "map50_ours": round(ours, 4)}
+        detections = our_detections(a.binary, a.model, images, resize, a.conf, a.nms, a.backend)
+        ours = mean_ap(truth, detections)
+        line = {"model": os.path.basename(os.path.normpath(a.model)), "images_dir": a.images, "backend": a.backend,
+                "resize": resize, "conf": a.conf, "nms": a.nms, "images": len(images), "map50_ours": round(ours, 4)}
         if not a.no_reference:
-            ref = mean_ap(truth, reference_detections(a.model, images, resize, a.conf, a.nms))
+            reference = reference_detections(a.model, images, resize, a.conf, a.nms)
+            ref = mean_ap(truth, reference)
             line["map50_reference"] = round(ref, 4)
             line["difference"] = round(ours - ref, 4)
+            line["difference_ci95"] = [round(v, 4) for v in bootstrap_difference(truth, detections, reference)]
         print(json.dumps(line), flush=True)
 
 

@@ -401,8 +401,10 @@ class OnednnBackend final : public Backend {
           const int shortcut = shortcut_of[layer.index];
           const darknet::Activation after_sum =
               shortcut >= 0 ? layers[shortcut].shortcut.activation : darknet::Activation::kLinear;
-          const bool quantised =
-              int8 && onednn::scale_invariant(layer.convolutional.activation) && onednn::scale_invariant(after_sum);
+          // Mixed precision: calibration may keep the convolutions int8 hurts most in fp32.
+          const bool quantised = int8 && !ranges_->keeps_fp32(layer.index) &&
+                                 onednn::scale_invariant(layer.convolutional.activation) &&
+                                 onednn::scale_invariant(after_sum);
           const memory::dims dst_dims = {1, layer.output.c, layer.output.h, layer.output.w};
           if (quantised) {
             onednn::Int8Scales int8_scales;
