@@ -16,6 +16,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=deploy/docker/common.sh
+source "$here/common.sh"
 repo="$(cd "$here/../.." && pwd)"
 shared="${CLOUDDETECT_SHARED:-$repo/../shared}"
 model="${CLOUDDETECT_TEST_MODEL:-yolo-fastest-1.1}"
@@ -29,7 +31,6 @@ export DOCKER_BUILDKIT=0 # the classic builder: multi-stage, --cgroup-parent, no
 start_s=$SECONDS
 container=""
 ctx=""
-started_dockerd_pid=""
 failures=0
 passes=0
 
@@ -43,11 +44,7 @@ skip() { echo "SKIP docker image test: $*"; echo "0 passed, 0 failed, 1 skipped"
 cleanup() {
   if [[ -n "$container" ]]; then docker rm -f "$container" >/dev/null 2>&1 || true; fi
   if [[ -n "$ctx" ]]; then rm -rf "$ctx"; fi
-  if [[ -n "$started_dockerd_pid" ]]; then
-    log "stopping the dockerd this test started (pid $started_dockerd_pid)"
-    kill "$started_dockerd_pid" 2>/dev/null || true
-    for _ in $(seq 1 20); do kill -0 "$started_dockerd_pid" 2>/dev/null || break; sleep 0.5; done
-  fi
+  docker_stop_daemon
 }
 trap cleanup EXIT
 
@@ -58,66 +55,15 @@ finish() {
 }
 
 # ---- 1. Docker daemon --------------------------------------------------------------------------
-ensure_packages() {
-  local missing=()
-  command -v dockerd >/dev/null || missing+=(docker.io)
-  command -v debootstrap >/dev/null || missing+=(debootstrap)
-  [[ ${#missing[@]} -eq 0 ]] && return 0
-  if [[ "${CLOUDDETECT_NO_INSTALL:-0}" == 1 || $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
-    return 0
-  fi
-  log "installing ${missing[*]} (Debian packages)"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 ||
-    { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null 2>&1; } ||
-    log "apt-get install ${missing[*]} failed"
-}
-
-ensure_daemon() {
-  if command -v docker >/dev/null && timeout 10 docker info >/dev/null 2>&1; then
-    log "using the running Docker daemon"
-    return 0
-  fi
-  command -v dockerd >/dev/null || skip "no dockerd (Debian package docker.io) and it cannot be installed here"
-  command -v docker >/dev/null || skip "no docker client"
-  [[ $(id -u) -eq 0 ]] || skip "dockerd needs root"
-  local dlog
-  dlog="$(mktemp /tmp/clouddetect-dockerd.XXXXXX.log)"
-  log "starting dockerd (vfs storage, no bridge, no iptables; log $dlog)"
-  dockerd --storage-driver=vfs --bridge=none --iptables=false >"$dlog" 2>&1 &
-  started_dockerd_pid=$!
-  for _ in $(seq 1 60); do
-    if timeout 5 docker info >/dev/null 2>&1; then return 0; fi
-    if ! kill -0 "$started_dockerd_pid" 2>/dev/null; then
-      started_dockerd_pid=""
-      tail -n 5 "$dlog"
-      skip "dockerd exited at start (see above): Docker cannot run on this machine"
-    fi
-    sleep 0.5
-  done
-  tail -n 5 "$dlog"
-  skip "dockerd did not answer within 30 s: Docker cannot run on this machine"
-}
-
-ensure_packages
-ensure_daemon
-
-# Containers and builds stay inside this job's memory cgroup (cgroup v1 layout here).
-cgroup_args=()
-memcg="$(sed -n 's/^[0-9]*:memory:\(.*\)$/\1/p' /proc/self/cgroup)"
-if [[ -n "$memcg" && "$memcg" != "/" ]]; then
-  cgroup_args=(--cgroup-parent "$memcg/docker")
-fi
+docker_install_packages || log "$docker_problem"
+docker_start_daemon || skip "$docker_problem: Docker cannot run on this machine"
+cgroup_args=("${docker_cgroup_args[@]}")
 
 # ---- 2. base image -----------------------------------------------------------------------------
-if docker image inspect debian:bookworm-slim >/dev/null 2>&1; then
-  pass "base image debian:bookworm-slim present (cached)"
+if docker_ensure_base; then
+  pass "base image $docker_base_tag (Debian 12 minbase, debootstrapped)"
 else
-  log "making debian:bookworm-slim with debootstrap (about a minute)"
-  if timeout 900 "$here/make-base-image.sh"; then
-    pass "base image debian:bookworm-slim made with debootstrap"
-  else
-    die "make-base-image.sh failed"
-  fi
+  die "$docker_problem"
 fi
 
 # ---- 3. build ----------------------------------------------------------------------------------
@@ -140,11 +86,21 @@ list_repo_files | grep -zvE '^(build[^/]*|cmake-build-[^/]*|\.git|models)/' |
 mkdir -p "$ctx/models"
 cp -r "$shared/models/$model" "$ctx/models/$model"
 
-log "docker build -f deploy/Dockerfile --build-arg MODEL_DIR=models/$model -t $tag (timeout ${build_timeout}s)"
+# The build stage starts from the fresh-machine test's container (fresh-machine.sh run) when that
+# one built this very commit and the tree has no other change: scripts/run.sh has already installed
+# the packages and compiled the same sources there, so they are not installed and compiled twice.
+build_args=(--build-arg "MODEL_DIR=models/$model")
+commit="$(git -C "$repo" rev-parse HEAD 2>/dev/null || true)"
+if [[ -n "$commit" && -z "$(git -C "$repo" status --porcelain 2>/dev/null)" ]] &&
+  [[ "$(docker_fresh_commit)" == "$commit" ]]; then
+  build_args+=(--build-arg "BUILD_BASE=$docker_fresh_tag")
+  log "build stage from $docker_fresh_tag (the fresh-machine container of $commit)"
+fi
+log "docker build -f deploy/Dockerfile ${build_args[*]} -t $tag (timeout ${build_timeout}s)"
 build_log="$(mktemp /tmp/clouddetect-docker-build.XXXXXX.log)"
 build_start=$SECONDS
 if timeout "$build_timeout" docker build --force-rm --network host "${cgroup_args[@]}" \
-  -f "$ctx/deploy/Dockerfile" --build-arg "MODEL_DIR=models/$model" -t "$tag" "$ctx" >"$build_log" 2>&1; then
+  -f "$ctx/deploy/Dockerfile" "${build_args[@]}" -t "$tag" "$ctx" >"$build_log" 2>&1; then
   pass "docker build in $((SECONDS - build_start)) s (log $build_log)"
   sed -n '/^collect-runtime-libs:/,/^Removing intermediate/p' "$build_log" | grep -v '^Removing' |
     sed 's/^/    /' || true
@@ -187,69 +143,14 @@ else
 fi
 
 # ---- 5. readiness and a real request -----------------------------------------------------------
-http_check="$(cat <<'PY'
-import base64, json, sys, time, urllib.error, urllib.request
-port, image, label, phase = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-base = f"http://127.0.0.1:{port}"
-
-def get(path):
-    try:
-        with urllib.request.urlopen(base + path, timeout=5) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-    except OSError:
-        return None, b""
-
-if phase == "ready":
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        status, body = get("/readyz")
-        if status == 200:
-            print(f"ready after {120 - (deadline - time.time()):.1f} s: {body.decode()}")
-            sys.exit(0)
-        time.sleep(0.5)
-    print(f"/readyz not 200 within 120 s (last status {status})")
-    sys.exit(1)
-
-with open(image, "rb") as f:
-    payload = json.dumps({"id": "docker-test-1", "image": base64.b64encode(f.read()).decode()}).encode()
-req = urllib.request.Request(base + "/api/object_detection", data=payload, method="POST",
-                             headers={"Content-Type": "application/json"})
-t0 = time.time()
-with urllib.request.urlopen(req, timeout=60) as r:
-    status, served_by, answer = r.status, r.headers.get("X-Served-By"), json.load(r)
-ms = (time.time() - t0) * 1000
-problems = []
-if status != 200: problems.append(f"status {status}")
-if answer.get("id") != "docker-test-1": problems.append(f"id {answer.get('id')!r}")
-objects = answer.get("objects")
-if not isinstance(objects, list): problems.append("no objects list")
-else:
-    for o in objects:
-        r = o.get("rectangle", {})
-        if not (isinstance(o.get("label"), str) and 0 <= o.get("accuracy", -1) <= 1 and
-                all(isinstance(r.get(k), int) for k in ("left", "top", "width", "height"))):
-            problems.append(f"malformed object {o}")
-    if not any(o.get("label") == label and o.get("accuracy", 0) >= 0.5 for o in objects):
-        problems.append(f"no {label!r} found")
-if not served_by: problems.append("no X-Served-By header")
-summary = ", ".join(f"{o.get('label')} {o.get('accuracy'):.2f}" for o in objects or [])
-print(f"{ms:.0f} ms, X-Served-By {served_by}: {summary}")
-if problems:
-    print("problems: " + "; ".join(problems))
-    sys.exit(1)
-PY
-)"
-
-if out="$("$python" -c "$http_check" "$port" "$test_image" "$expect_label" ready 2>&1)"; then
+if out="$("$python" "$here/http_check.py" ready --port "$port" --timeout 120 2>&1)"; then
   pass "/readyz: $out"
 else
   docker logs --tail 20 "$container" 2>&1 | sed 's/^/    /'
   die "/readyz: $out"
 fi
 
-if out="$("$python" -c "$http_check" "$port" "$test_image" "$expect_label" detect 2>&1)"; then
+if out="$("$python" "$here/http_check.py" detect --port "$port" --image "$test_image" --label "$expect_label" 2>&1)"; then
   pass "POST /api/object_detection (coco128 $(basename "$test_image")): $out"
 else
   echo "$out" | tail -n 5 | sed 's/^/    /'
