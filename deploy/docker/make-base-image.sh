@@ -41,7 +41,7 @@ if [[ $force -eq 0 && $dry_run -eq 0 ]] && docker image inspect "$tag" >/dev/nul
 fi
 
 if [[ $dry_run -eq 0 ]]; then
-  command -v debootstrap >/dev/null || { echo "debootstrap is missing: apt-get install -y debootstrap" >&2; exit 1; }
+  command -v debootstrap >/dev/null || { echo "debootstrap is missing: install it with scripts/deps.sh docker" >&2; exit 1; }
   [[ $(id -u) -eq 0 ]] || { echo "debootstrap needs root" >&2; exit 1; }
 fi
 

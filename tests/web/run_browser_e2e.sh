@@ -6,7 +6,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 [ $# -ge 1 ] && export CLOUDDETECT_BIN="$1"
 if [ ! -x /usr/bin/chromium ]; then
-  echo "web_browser_e2e: /usr/bin/chromium is missing (apt-get install -y chromium)" >&2
+  echo "web_browser_e2e: /usr/bin/chromium is missing (install it with scripts/deps.sh test)" >&2
   exit 1
 fi
 if [ ! -f "$here/node_modules/playwright-core/package.json" ]; then

@@ -6,9 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-60}
-CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLOUDDETECT_FUZZ=ON \
-  -DCLOUDDETECT_BUILD_TESTS=OFF -DCLOUDDETECT_WITH_ONEDNN=OFF -DCLOUDDETECT_SANITIZE=address,undefined >/dev/null
-cmake --build build-fuzz -j"$(nproc)" --target fuzz_detect_request fuzz_model_files fuzz_decode >/dev/null
+cmake --preset fuzz >/dev/null   # CMakePresets.json: clang, ASan+UBSan, build-fuzz/
+cmake --build --preset fuzz -j"$(nproc)" >/dev/null
 mkdir -p build-fuzz/crashes
 status=0
 for target in fuzz_detect_request fuzz_model_files fuzz_decode; do
