@@ -34,8 +34,13 @@ python=/usr/bin/python3
 what="${1:-ci}"
 
 work="$(mktemp -d /tmp/clouddetect-fresh.XXXXXX)"
-# Every container this script makes (removed at exit, also when a background step failed).
-containers=(clouddetect-fresh-run clouddetect-fresh-deps clouddetect-fresh-test)
+# The containers this mode makes (removed at exit, also when a background step failed).
+case "$what" in
+  run) containers=(clouddetect-fresh-run) ;;
+  test-deps) containers=(clouddetect-fresh-deps) ;;
+  ci) containers=(clouddetect-fresh-run clouddetect-fresh-deps) ;;
+  *) containers=(clouddetect-fresh-test) ;;
+esac
 log() { printf '[fresh-machine %4ds] %s\n' "$SECONDS" "$*"; }
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
