@@ -23,7 +23,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=deploy/docker/common.sh
+# shellcheck source=common.sh source-path=SCRIPTDIR
 source "$here/common.sh"
 repo="$docker_repo"
 shared="$(cd "${CLOUDDETECT_SHARED:-$repo/../shared}" && pwd)"
