@@ -76,6 +76,9 @@ Dir::Cache::pkgcache "";
 Dir::Cache::srcpkgcache "";
 APT
   echo 'Acquire::GzipIndexes "true";' >"$r/etc/apt/apt.conf.d/docker-gzip-indexes"
+  # As Docker's own Debian images: no fsync per unpacked file (a container is thrown away on a crash
+  # anyway); on a busy shared disk it makes a package install several times faster.
+  echo 'force-unsafe-io' >"$r/etc/dpkg/dpkg.cfg.d/docker-apt-speedup"
   echo 'APT::AutoRemove::SuggestsImportant "false";' >"$r/etc/apt/apt.conf.d/docker-autoremove-suggests"
   rm -rf "$r"/var/cache/apt/* "$r"/var/lib/apt/lists/* "$r"/usr/share/man/* "$r"/usr/share/info/* \
     "$r"/usr/share/locale/* "$r"/var/log/*.log "$r"/var/log/apt/* "$r"/tmp/*
