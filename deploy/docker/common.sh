@@ -62,8 +62,12 @@ fi
 # hand; made again when older than CLOUDDETECT_BASE_MAX_AGE_HOURS (default 24), so CI starts from
 # the current Debian 12 at least daily.
 docker_ensure_base() {
-  local max_age=${CLOUDDETECT_BASE_MAX_AGE_HOURS:-24} created age_h
-  if created="$(docker image inspect -f '{{.Created}}' "$docker_base_tag" 2>/dev/null)"; then
+  local max_age=${CLOUDDETECT_BASE_MAX_AGE_HOURS:-24} created age_h version want
+  want="$(sed -n 's/^base_version=//p' "$docker_here/make-base-image.sh")"
+  version="$(docker image inspect -f '{{index .Config.Labels "org.clouddetect.base-version"}}' "$docker_base_tag" 2>/dev/null || true)"
+  if [[ "$version" != "$want" ]]; then
+    echo "base image $docker_base_tag: version '${version:-none}', want $want: debootstrapping it"
+  elif created="$(docker image inspect -f '{{.Created}}' "$docker_base_tag" 2>/dev/null)"; then
     age_h=$((($(date +%s) - $(date -d "$created" +%s)) / 3600))
     if ((age_h < max_age)); then
       echo "base image $docker_base_tag: debootstrapped ${age_h} h ago"

@@ -9,6 +9,8 @@
 set -euo pipefail
 
 tag="debian:bookworm-slim"
+# Raised whenever the slimming below changes, so that deploy/docker/common.sh makes the base again.
+base_version=2
 mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 security_mirror="${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
 force=0
@@ -100,7 +102,7 @@ if [[ $dry_run -eq 1 ]]; then
 else
   tar --numeric-owner -C "$rootfs" -c . | docker import \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    --change 'CMD ["bash"]' - "$tag" >/dev/null
+    --change 'CMD ["bash"]' --change "LABEL org.clouddetect.base-version=$base_version" - "$tag" >/dev/null
   if ! docker run --rm --network none --user 65534:65534 "$tag" /bin/ls / >/dev/null; then
     echo "the new $tag does not let a non-root user list /" >&2
     exit 1
