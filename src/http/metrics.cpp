@@ -7,10 +7,17 @@ namespace clouddetect::http {
 namespace {
 
 // Reasons always exported, so that rate() works before the first rejection.
-constexpr const char* kRejectReasons[] = {"queue_full",       "max_connections", "body_too_large",
-                                          "header_too_large", "unauthorized",    "client_gone"};
+// wait: its expected wait was over --max-wait (or it had waited that long when a worker took it);
+// memory: what it would hold does not fit the memory budget; queue: --queue requests were waiting;
+// shutdown: the server was stopping.
+constexpr const char* kRejectReasons[] = {
+    "wait",           "memory",           "queue",        "shutdown",   "max_connections",
+    "body_too_large", "header_too_large", "unauthorized", "client_gone"};
 
 std::string number(double value) {
+  if (value == static_cast<double>(static_cast<long long>(value)) && value > -1e15 && value < 1e15) {
+    return std::to_string(static_cast<long long>(value));  // whole numbers (bytes, counts) in full
+  }
   char buf[64];
   const auto result = std::to_chars(buf, buf + sizeof buf, value);
   return std::string(buf, result.ptr);
@@ -53,9 +60,16 @@ void gauge(std::string& out, std::string_view name, std::string_view help, doubl
 
 }  // namespace
 
-Metrics::Metrics() : bounds_{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60} {
+Metrics::Metrics(std::vector<std::pair<std::string, std::string>> build_info)
+    : bounds_{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60} {
   inference_duration_.buckets.assign(bounds_.size() + 1, 0);
   for (const char* reason : kRejectReasons) rejected_[reason] = 0;
+  header(build_info_, "clouddetect_build_info", "gauge", "Always 1; the labels say what is serving.");
+  build_info_ += "clouddetect_build_info{";
+  for (std::size_t i = 0; i < build_info.size(); ++i) {
+    build_info_ += (i ? "," : "") + build_info[i].first + "=\"" + label_value(build_info[i].second) + "\"";
+  }
+  build_info_ += "} 1\n";
 }
 
 void Metrics::observe(Histogram& histogram, double seconds) {
@@ -128,6 +142,14 @@ std::string Metrics::render(const Gauges& gauges) const {
   gauge(out, "clouddetect_in_flight", "Requests read and not yet answered.", static_cast<double>(gauges.in_flight));
   gauge(out, "clouddetect_connections", "Open client connections.", static_cast<double>(gauges.connections));
   gauge(out, "clouddetect_ready", "1 when /readyz answers 200.", gauges.ready ? 1 : 0);
+  gauge(out, "clouddetect_expected_wait_seconds",
+        "Wait a detection request arriving now can expect before a worker takes it.", gauges.expected_wait_seconds);
+  gauge(out, "clouddetect_service_seconds", "Moving estimate of one detection on one worker.", gauges.service_seconds);
+  gauge(out, "clouddetect_memory_budget_bytes", "Bytes admitted requests may hold (-1: no limit).",
+        gauges.memory_budget_bytes);
+  gauge(out, "clouddetect_memory_held_bytes", "Bytes held by admitted requests and connections.",
+        gauges.memory_held_bytes);
+  out += build_info_;
   return out;
 }
 

@@ -22,9 +22,14 @@ class Metrics {
     std::size_t in_flight = 0;
     std::size_t connections = 0;
     bool ready = false;
+    double expected_wait_seconds = 0;  // for a detection request arriving now
+    double service_seconds = 0;        // the moving estimate per request
+    double memory_budget_bytes = -1;   // for requests; -1 = not limited
+    double memory_held_bytes = 0;      // reserved by admitted requests and connections
   };
 
-  Metrics();
+  // `build_info`: the labels of clouddetect_build_info (e.g. version, backend, precision, model).
+  explicit Metrics(std::vector<std::pair<std::string, std::string>> build_info = {});
   // `route` must come from a small fixed set (the routed paths, "other").
   void count_request(std::string_view route, int status, double seconds);
   void observe_inference(double seconds);
@@ -47,6 +52,7 @@ class Metrics {
   std::map<std::string, Histogram> request_duration_;  // by route
   Histogram inference_duration_;
   std::map<std::string, std::uint64_t> rejected_;
+  std::string build_info_;  // the rendered gauge line
 };
 
 }  // namespace clouddetect::http

@@ -79,6 +79,7 @@ std::string RequestLog::format_request(const RequestLogEntry& entry) const {
     }
     out += ",\"objects\":" + (entry.objects >= 0 ? std::to_string(entry.objects) : "null");
     if (!entry.error.empty()) field(out, "error", entry.error);
+    if (!entry.rejected.empty()) field(out, "rejected", entry.rejected);
     append_identity(out);
     out += '}';
   } else {
@@ -94,16 +95,30 @@ std::string RequestLog::format_request(const RequestLogEntry& entry) const {
       out += " error=";
       api::append_json_string(out, entry.error);
     }
+    if (!entry.rejected.empty()) out += " rejected=" + std::string(entry.rejected);
     out += " pod=" + identity_.pod + " node=" + identity_.node + " host=" + identity_.host;
   }
   return out;
 }
 
-std::string RequestLog::format_event(std::string_view level, std::string_view message) const {
-  if (!json_) return std::string(message);
+std::string RequestLog::format_event(std::string_view level, std::string_view message, const Fields& fields,
+                                     std::string_view json_members) const {
+  if (!json_) {
+    std::string out(message);
+    for (const auto& [name, value] : fields) {
+      out += " " + name + "=";
+      api::append_json_string(out, value);
+    }
+    return out;
+  }
   std::string out = "{\"ts\":\"" + utc_timestamp() + "\"";
   field(out, "level", level);
   field(out, "msg", message);
+  for (const auto& [name, value] : fields) field(out, name, value);
+  if (!json_members.empty()) {
+    out += ',';
+    out += json_members;
+  }
   append_identity(out);
   out += '}';
   return out;
@@ -114,9 +129,9 @@ void RequestLog::request(const RequestLogEntry& entry) const {
   logger_->info(format_request(entry));
 }
 
-void RequestLog::info(std::string_view message) const {
+void RequestLog::info(std::string_view message, const Fields& fields, std::string_view json_members) const {
   if (!logger_->should_log(spdlog::level::info)) return;
-  logger_->info(format_event("info", message));
+  logger_->info(format_event("info", message, fields, json_members));
 }
 
 void RequestLog::warn(std::string_view message) const { logger_->warn(format_event("warn", message)); }

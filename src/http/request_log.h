@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "http/server.h"
 
@@ -19,6 +21,7 @@ struct RequestLogEntry {
   std::optional<std::string> id;
   int objects = -1;  // -1 = not a detection answer (written as null)
   std::string_view error;
+  std::string_view rejected;  // refused before running: wait | memory | queue | shutdown
 };
 
 class RequestLog {
@@ -27,8 +30,12 @@ class RequestLog {
   // it the "%v" pattern for json lines).
   RequestLog(std::shared_ptr<spdlog::logger> logger, bool json, InstanceIdentity identity);
 
+  using Fields = std::vector<std::pair<std::string, std::string>>;
+
   void request(const RequestLogEntry& entry) const;
-  void info(std::string_view message) const;
+  // A lifecycle line (e.g. "ready", "stopped"), with extra string fields and, in JSON, members
+  // already written as JSON (`"name":value,...`).
+  void info(std::string_view message, const Fields& fields = {}, std::string_view json_members = {}) const;
   void warn(std::string_view message) const;
   void error(std::string_view message) const;
 
@@ -36,7 +43,8 @@ class RequestLog {
   std::string format_request(const RequestLogEntry& entry) const;
 
  private:
-  std::string format_event(std::string_view level, std::string_view message) const;
+  std::string format_event(std::string_view level, std::string_view message, const Fields& fields = {},
+                           std::string_view json_members = {}) const;
   void append_identity(std::string& out) const;
 
   std::shared_ptr<spdlog::logger> logger_;

@@ -26,6 +26,11 @@ namespace clouddetect::http {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
+namespace {
+// What one connection holds beyond a header up to the limit: its read buffer, parser and session.
+constexpr std::int64_t kConnectionOverheadBytes = 16 * 1024;
+}  // namespace
+
 int status_for(ErrorCode code) {
   switch (code) {
     case ErrorCode::kInvalidArgument:
@@ -69,11 +74,8 @@ class Server::Impl {
     core_.on_session_removed = [this] {
       if (core_.stopping) asio::post(strand_, [this] { check_done(); });
     };
-    std::string busy = api::error_body(std::nullopt, "overloaded: too many connections");
-    connection_refusal_ =
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-        "Retry-After: 1\r\nConnection: close\r\nX-Served-By: " +
-        core_.served_by() + "\r\nContent-Length: " + std::to_string(busy.size()) + "\r\n\r\n" + busy;
+    too_many_connections_ = refusal("overloaded: too many connections");
+    no_memory_for_connection_ = refusal("overloaded: not enough memory for another connection now");
   }
 
   unsigned short bind();
@@ -92,7 +94,8 @@ class Server::Impl {
   void on_accept(boost::system::error_code ec, tcp::socket socket);
   void admit(tcp::socket socket);
   void raise_fd_limit();
-  void refuse(tcp::socket socket);
+  std::string refusal(std::string_view message) const;
+  void refuse(tcp::socket socket, const std::string& answer);
   void stop_accepting();
   void check_done();
 
@@ -103,7 +106,8 @@ class Server::Impl {
   asio::steady_timer drain_timer_;
   asio::steady_timer retry_timer_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
-  std::string connection_refusal_;
+  std::string too_many_connections_;
+  std::string no_memory_for_connection_;
   bool ran_ = false;
 };
 
@@ -138,6 +142,7 @@ void Server::Impl::run() {
   ran_ = true;
   const unsigned short port = bind();
   raise_fd_limit();
+
   work_.emplace(ioc_.get_executor());
   core_.queue.start();
   if (options_.handle_signals) {
@@ -150,9 +155,10 @@ void Server::Impl::run() {
     });
   }
   asio::post(strand_, [this] { do_accept(); });
-  core_.log.info("listening on " + options_.host + ":" + std::to_string(port) + " (io_threads=" +
-                 std::to_string(options_.io_threads) + ", workers=" + std::to_string(options_.workers) +
-                 ", queue=" + std::to_string(options_.max_queue) + ")");
+  core_.log.info("listening on " + options_.host + ":" + std::to_string(port) +
+                 " (io_threads=" + std::to_string(options_.io_threads) +
+                 ", workers=" + std::to_string(options_.workers) + ", queue=" + std::to_string(options_.max_queue) +
+                 ", max_wait=" + std::to_string(options_.max_wait.count()) + "ms)");
 
   std::vector<std::thread> threads;
   for (int i = 1; i < options_.io_threads; ++i) threads.emplace_back([this] { run_io(); });
@@ -220,19 +226,34 @@ void Server::Impl::on_accept(boost::system::error_code ec, tcp::socket socket) {
 void Server::Impl::admit(tcp::socket socket) {
   boost::system::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
+  MemoryBudget::Reservation memory = core_.memory.reservation(MemoryBudget::Use::kWaiting);
   if (core_.connections >= options_.max_connections) {
     core_.metrics.count_rejected("max_connections");
-    refuse(std::move(socket));
+    refuse(std::move(socket), too_many_connections_);
+  } else if (!memory.try_grow(kConnectionOverheadBytes + static_cast<std::int64_t>(options_.max_header_bytes))) {
+    core_.count_rejection(Rejection::kMemory);
+    refuse(std::move(socket), no_memory_for_connection_);
   } else {
     ++core_.connections;
-    std::make_shared<Session>(core_, std::move(socket))->start();
+    std::make_shared<Session>(core_, std::move(socket), std::move(memory))->start();
   }
 }
 
-// Over max_connections: answer 503 and close, without reading the request.
-void Server::Impl::refuse(tcp::socket socket) {
+// The whole answer to a connection refused at accept: 503, then close.
+std::string Server::Impl::refusal(std::string_view message) const {
+  const Response response = core_.error_response(status_for(ErrorCode::kUnavailable), std::nullopt, message);
+  std::string text = "HTTP/1.1 503 Service Unavailable\r\n";
+  for (const auto& field : response)
+    text += std::string(field.name_string()) + ": " + std::string(field.value()) + "\r\n";
+  text += "Connection: close\r\nX-Served-By: " + core_.served_by() +
+          "\r\nContent-Length: " + std::to_string(response.body().size()) + "\r\n\r\n" + response.body();
+  return text;
+}
+
+// Answer 503 and close, without reading the request.
+void Server::Impl::refuse(tcp::socket socket, const std::string& answer) {
   auto client = std::make_shared<tcp::socket>(std::move(socket));
-  asio::async_write(*client, asio::buffer(connection_refusal_), [client](boost::system::error_code, std::size_t) {
+  asio::async_write(*client, asio::buffer(answer), [client](boost::system::error_code, std::size_t) {
     boost::system::error_code ignored;
     client->shutdown(tcp::socket::shutdown_both, ignored);
     client->close(ignored);
@@ -290,6 +311,13 @@ unsigned short Server::bind() { return impl_->bind(); }
 void Server::run() { impl_->run(); }
 
 void Server::set_ready(bool ready) { impl_->core_.ready = ready; }
+
+std::int64_t Server::request_memory_budget() const { return impl_->core_.memory.capacity(); }
+
+void Server::log_event(std::string_view message, const std::vector<std::pair<std::string, std::string>>& fields,
+                       std::string_view json_members) {
+  impl_->core_.log.info(message, fields, json_members);
+}
 
 void Server::shutdown() { impl_->post_shutdown(); }
 

@@ -4,9 +4,12 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "api/detect_types.h"
@@ -28,12 +31,34 @@ struct InstanceIdentity {
   static InstanceIdentity from_environment();
 };
 
+// What the HTTP layer learns about the work behind POST /api/object_detection without knowing what
+// that work is (src/main implements it). Threading: called from any thread at any time.
+class WorkModel {
+ public:
+  virtual ~WorkModel() = default;
+  // Seconds one request takes on one worker: a moving estimate; 0 while unknown.
+  virtual double service_seconds() const = 0;
+  // Bytes the process holds before any request (model, workers' buffers, libraries).
+  virtual std::int64_t footprint_bytes() const = 0;
+  // Bytes a worker may allocate for `request` beyond its parsed form (decoded image, copies, answer).
+  virtual std::int64_t working_bytes(const api::DetectRequest& request) const = 0;
+};
+
 struct ServerOptions {
   std::string host = "0.0.0.0";
-  unsigned short port = 5000;                     // 0 = an ephemeral port (see Server::bind)
-  int io_threads = 1;                             // threads running socket I/O; idle connections cost no thread
-  int workers = 1;                                // threads running the DetectHandler
-  std::size_t max_queue = 64;                     // detection requests waiting for a worker; beyond: 503 + Retry-After
+  unsigned short port = 5000;     // 0 = an ephemeral port (see Server::bind)
+  int io_threads = 1;             // threads running socket I/O; idle connections cost no thread
+  int workers = 1;                // threads running the DetectHandler
+  std::size_t max_queue = 10000;  // detection requests waiting for a worker; beyond: 503 + Retry-After
+  // A detection request is admitted only when its expected wait (work ahead x service time) fits;
+  // one that waited longer by the time a worker takes it is answered 503 without running.
+  std::chrono::milliseconds max_wait{std::chrono::seconds(5)};
+  // Bytes this process may use (the container's limit); > 0: requests reserve what they hold
+  // within it, less the work model's footprint, and get 503 beyond. 0 = no memory admission.
+  std::int64_t memory_limit_bytes = 0;
+  std::shared_ptr<const WorkModel> work_model;  // null: no service time, no footprint, no working bytes
+  // Labels of the clouddetect_build_info gauge (version, backend, precision, model).
+  std::vector<std::pair<std::string, std::string>> build_info;
   std::size_t max_body_bytes = 16 * 1024 * 1024;  // beyond: 413
   std::size_t max_header_bytes = 16 * 1024;       // beyond: 431
   // From the first byte of a request (or the connection) to the end of its headers.
@@ -73,7 +98,7 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Serves `body` with `content_type` on GET `path` (e.g. "/" and "/openapi.json").
+  // Serves `body` with `content_type` on GET `path` (e.g. "/" and "/openapi.yaml").
   // Throws Error{kInvalidArgument} for a path the server already routes.
   void add_static_route(const std::string& path, const std::string& content_type, std::string body);
 
@@ -86,6 +111,15 @@ class Server {
 
   // /readyz answers 200 only while ready and not shutting down. Starts false.
   void set_ready(bool ready);
+
+  // Bytes admitted requests may hold now (memory_limit_bytes less headroom and footprint);
+  // INT64_MAX without a memory limit.
+  std::int64_t request_memory_budget() const;
+
+  // A lifecycle line in the request log's format (e.g. "ready" with the model's name); `json_members`:
+  // more members already written as JSON (`"name":value,...`), for the JSON format.
+  void log_event(std::string_view message, const std::vector<std::pair<std::string, std::string>>& fields = {},
+                 std::string_view json_members = {});
 
   // Starts the graceful shutdown (idempotent): /readyz 503 at once, keep accepting for
   // drain_seconds, stop accepting, finish every accepted request, close idle connections, and

@@ -1,13 +1,19 @@
 #include "http/server_core.h"
 
 #include <chrono>
+#include <cmath>
 
 #include "api/json_codec.h"
+#include "http/process_stats.h"
 
 namespace clouddetect::http {
 namespace {
 
 constexpr std::string_view kJson = "application/json";
+// Of the memory limit, kept free for what no reservation counts: allocator slack, stacks, logs.
+constexpr double kMemoryHeadroom = 0.1;
+// Parsing a body holds its JSON string and the decoded image bytes beside the body itself.
+constexpr std::int64_t kParseBytesPerBodyByte = 2;
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -64,7 +70,10 @@ std::string allow_header(const Route& route, bool cors) {
 ServerCore::ServerCore(const ServerOptions& server_options, DetectHandler handler)
     : options(server_options),
       log(server_options.logger, server_options.log_format != "text", server_options.identity),
+      metrics(server_options.build_info),
       queue(server_options.max_queue, server_options.workers),
+      memory(server_options.memory_limit_bytes > 0 ? std::function<std::int64_t()>([this] { return memory_capacity(); })
+                                                   : std::function<std::int64_t()>()),
       handler_(std::move(handler)),
       served_by_(!server_options.identity.pod.empty() ? server_options.identity.pod : server_options.identity.host) {
   using Kind = Route::Kind;
@@ -114,10 +123,44 @@ Response ServerCore::make_response(int status, std::string_view content_type, st
   return response;
 }
 
-Response ServerCore::error_response(int status, const std::optional<std::string>& id, std::string_view message) const {
-  Response response = make_response(status, kJson, api::error_body(id, message));
-  if (status == 503) response.set(bhttp::field::retry_after, "1");
+Response ServerCore::error_response(int status, const std::optional<std::string>& id, std::string_view message,
+                                    double retry_after_seconds) const {
+  return error_response(status, api::error_body(id, message), retry_after_seconds);
+}
+
+Response ServerCore::error_response(int status, std::string json_body, double retry_after_seconds) const {
+  Response response = make_response(status, kJson, std::move(json_body));
+  if (status == 503) {
+    const double seconds = std::ceil(std::min(std::max(retry_after_seconds, 1.0), 3600.0));
+    response.set(bhttp::field::retry_after, std::to_string(static_cast<int>(seconds)));
+  }
   return response;
+}
+
+const char* rejection_label(Rejection reason) {
+  switch (reason) {
+    case Rejection::kWait:
+      return "wait";
+    case Rejection::kMemory:
+      return "memory";
+    case Rejection::kQueue:
+      return "queue";
+    case Rejection::kShutdown:
+      return "shutdown";
+  }
+  return "unknown";
+}
+
+void ServerCore::count_rejection(Rejection reason) { metrics.count_rejected(rejection_label(reason)); }
+
+double ServerCore::service_seconds() const { return options.work_model ? options.work_model->service_seconds() : 0; }
+
+double ServerCore::max_wait_seconds() const { return std::chrono::duration<double>(options.max_wait).count(); }
+
+std::int64_t ServerCore::memory_capacity() const {
+  const auto usable =
+      static_cast<std::int64_t>(static_cast<double>(options.memory_limit_bytes) * (1 - kMemoryHeadroom));
+  return usable - (options.work_model ? options.work_model->footprint_bytes() : 0);
 }
 
 std::optional<Response> ServerCore::precheck(const Request& request, const Route* route,
@@ -176,7 +219,12 @@ Response ServerCore::answer(const Route& route) const {
       gauges.in_flight = in_flight;
       gauges.connections = connections;
       gauges.ready = ready && !shutting_down;
-      return make_response(200, "text/plain; version=0.0.4; charset=utf-8", metrics.render(gauges));
+      gauges.service_seconds = service_seconds();
+      gauges.expected_wait_seconds = queue.expected_wait(gauges.service_seconds);
+      gauges.memory_budget_bytes = memory.limited() ? static_cast<double>(memory.capacity()) : -1;
+      gauges.memory_held_bytes = static_cast<double>(memory.held());
+      return make_response(200, "text/plain; version=0.0.4; charset=utf-8",
+                           metrics.render(gauges) + ProcessStats::read().render());
     }
     case Route::Kind::kStatic:
       return make_response(200, route.content_type, route.body);
@@ -186,29 +234,65 @@ Response ServerCore::answer(const Route& route) const {
   return error_response(500, std::nullopt, "internal error: no answer for " + route.path);
 }
 
-DetectOutcome ServerCore::detect(const std::string& body, int worker_index, const std::atomic<bool>& cancelled) {
+DetectOutcome ServerCore::detect(const std::string& body, int worker_index, const std::atomic<bool>& cancelled,
+                                 WorkQueue::Clock::duration waited) {
   DetectOutcome outcome;
   if (cancelled) {
     outcome.skipped = true;
     metrics.count_rejected("client_gone");
     return outcome;
   }
-  auto fail = [&](int status, std::string_view message, std::string log_error) {
-    outcome.status = status;
+  auto refuse = [&](Rejection reason, const std::string& message, double retry_after) {
+    count_rejection(reason);
+    outcome.rejected = reason;
+    outcome.status = 503;
+    outcome.retry_after_seconds = retry_after;
     outcome.body = api::error_body(outcome.id, message);
-    outcome.log_error = std::move(log_error);
+    outcome.log_error = message;
   };
-
+  const double waited_seconds = std::chrono::duration<double>(waited).count();
+  if (waited_seconds > max_wait_seconds()) {  // its client may have given up: do not run it
+    refuse(Rejection::kWait,
+           "overloaded: waited " + std::to_string(waited_seconds) + " s for a worker, over " +
+               std::to_string(max_wait_seconds()) + " s (--max-wait); not run, retry later",
+           queue.expected_wait(service_seconds()) - max_wait_seconds());
+    return outcome;
+  }
+  outcome.memory = memory.reservation(MemoryBudget::Use::kWorking);
+  const char* no_memory = "overloaded: not enough memory for this request now, retry later";
+  if (!outcome.memory.try_grow(kParseBytesPerBodyByte * static_cast<std::int64_t>(body.size()))) {
+    refuse(Rejection::kMemory, no_memory, queue.expected_wait(service_seconds()));
+    return outcome;
+  }
   api::DetectRequest request;
   try {
     request = api::parse_detect_request(body, options.request_limits);
   } catch (const api::RequestError& e) {
     outcome.id = e.id();
-    fail(status_for(e.code()), e.what(), e.what());
+    outcome.status = status_for(e.code());
+    outcome.body = api::error_body(outcome.id, e.what());
+    outcome.log_error = e.what();
     return outcome;
   }
   outcome.id = request.id;
+  if (options.work_model && !outcome.memory.try_grow(options.work_model->working_bytes(request))) {
+    refuse(Rejection::kMemory, no_memory, queue.expected_wait(service_seconds()));
+    return outcome;
+  }
+  if (run_handler(request, worker_index, outcome))
+    outcome.memory.shrink_to(static_cast<std::int64_t>(outcome.body.size()));
+  return outcome;
+}
 
+// The handler and the serialization of its answer into `outcome`; false when it failed.
+bool ServerCore::run_handler(const api::DetectRequest& request, int worker_index, DetectOutcome& outcome) {
+  auto fail = [&](int status, std::string_view message, std::string log_error) {
+    outcome.status = status;
+    outcome.body = api::error_body(outcome.id, message);
+    outcome.log_error = std::move(log_error);
+    outcome.memory.shrink_to(static_cast<std::int64_t>(outcome.body.size()));
+    return false;
+  };
   const auto start = std::chrono::steady_clock::now();
   auto observe_inference = [&] {
     metrics.observe_inference(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
@@ -219,18 +303,18 @@ DetectOutcome ServerCore::detect(const std::string& body, int worker_index, cons
     response.id = request.id;
     outcome.objects = static_cast<int>(response.objects.size());
     outcome.body = api::serialize_detect_response(response);
+    return true;
   } catch (const Error& e) {
     observe_inference();
     const int status = status_for(e.code());
-    fail(status, status == 500 ? "internal error" : e.what(), e.what());
+    return fail(status, status == 500 ? "internal error" : e.what(), e.what());
   } catch (const std::exception& e) {
     observe_inference();
-    fail(500, "internal error", e.what());
+    return fail(500, "internal error", e.what());
   } catch (...) {
     observe_inference();
-    fail(500, "internal error", "unknown exception");
+    return fail(500, "internal error", "unknown exception");
   }
-  return outcome;
 }
 
 std::uint64_t ServerCore::add_session(std::weak_ptr<Session> session) {

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "http/memory_budget.h"
 #include "http/metrics.h"
 #include "http/request_log.h"
 #include "http/server.h"
@@ -37,6 +38,10 @@ struct Route {
   bhttp::verb method() const { return kind == Kind::kDetect ? bhttp::verb::post : bhttp::verb::get; }
 };
 
+// Why a request was refused before it ran: the metric label and the log line's "rejected" field.
+enum class Rejection { kWait, kMemory, kQueue, kShutdown };
+const char* rejection_label(Rejection reason);
+
 // What a worker produced for one detection request.
 struct DetectOutcome {
   bool skipped = false;  // the client had gone before a worker took the job
@@ -45,6 +50,9 @@ struct DetectOutcome {
   std::optional<std::string> id;
   int objects = -1;
   std::string log_error;  // for the log line; may say more than the body
+  std::optional<Rejection> rejected;
+  double retry_after_seconds = 0;
+  MemoryBudget::Reservation memory;  // holds the answer's bytes until it is written
 };
 
 class ServerCore {
@@ -57,6 +65,7 @@ class ServerCore {
   RequestLog log;
   Metrics metrics;
   WorkQueue queue;
+  MemoryBudget memory;
   std::atomic<bool> ready{false};
   std::atomic<bool> shutting_down{false};  // not ready any more, still accepting (drain)
   std::atomic<bool> stopping{false};       // not accepting; connections close after their request
@@ -71,14 +80,27 @@ class ServerCore {
   std::optional<Response> precheck(const Request& request, const Route* route, const std::string& cors_origin) const;
   // The answer of a GET route (everything but detection).
   Response answer(const Route& route) const;
-  // Runs on a worker: parse, handler, serialize. Never throws.
-  DetectOutcome detect(const std::string& body, int worker_index, const std::atomic<bool>& cancelled);
+  // Runs on a worker: parse, handler, serialize. Never throws. `waited`: time in the queue.
+  DetectOutcome detect(const std::string& body, int worker_index, const std::atomic<bool>& cancelled,
+                       WorkQueue::Clock::duration waited);
+
+  // The work model's moving estimate of one detection (0 = unknown) and the wait budget.
+  double service_seconds() const;
+  double max_wait_seconds() const;
+  // Bytes that requests may hold now: the memory limit less headroom and the model's footprint.
+  std::int64_t memory_capacity() const;
+  // Counts a refusal under its reason, for the metrics.
+  void count_rejection(Rejection reason);
 
   // `origin` if CORS allows it, else "".
   std::string cors_origin_for(std::string_view origin) const;
 
   Response make_response(int status, std::string_view content_type, std::string body) const;
-  Response error_response(int status, const std::optional<std::string>& id, std::string_view message) const;
+  // Every error answer: JSON {"id","error"}; a 503 carries Retry-After (whole seconds, at least 1).
+  Response error_response(int status, const std::optional<std::string>& id, std::string_view message,
+                          double retry_after_seconds = 1) const;
+  // The same with the JSON error body already made (by a worker).
+  Response error_response(int status, std::string json_body, double retry_after_seconds = 1) const;
   const std::string& served_by() const { return served_by_; }
 
   // Connection registry, for closing idle keep-alive connections at shutdown.
@@ -88,6 +110,8 @@ class ServerCore {
   std::function<void()> on_session_removed;  // set by the server before run()
 
  private:
+  bool run_handler(const api::DetectRequest& request, int worker_index, DetectOutcome& outcome);
+
   DetectHandler handler_;
   std::string served_by_;
   std::map<std::string, Route, std::less<>> routes_;

@@ -24,7 +24,8 @@ bool is_http_parse_error(const beast::error_code& ec) {
 
 }  // namespace
 
-Session::Session(ServerCore& core, tcp::socket socket) : core_(core), stream_(std::move(socket)) {
+Session::Session(ServerCore& core, tcp::socket socket, MemoryBudget::Reservation memory)
+    : core_(core), stream_(std::move(socket)), connection_memory_(std::move(memory)) {
   // Only the peek in on_watch() is synchronous; it must never block.
   beast::error_code ec;
   stream_.socket().non_blocking(true, ec);
@@ -158,6 +159,7 @@ void Session::on_header(beast::error_code ec) {
     send(std::move(*early));
     return;
   }
+  if (!reserve_body()) return;
   const std::string_view expect = request[bhttp::field::expect];
   if (current_.version >= 11 && beast::iequals(expect, "100-continue")) {
     asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
@@ -171,6 +173,27 @@ void Session::on_header(beast::error_code ec) {
     return;
   }
   read_body();
+}
+
+// Reserves the body's bytes before reading it (Content-Length, or the body limit when chunked): a
+// body that does not fit the memory budget is refused from its header, never read whole.
+bool Session::reserve_body() {
+  if (parser_->is_done()) return true;  // no body
+  const std::uint64_t declared = parser_->content_length().value_or(core_.options.max_body_bytes);
+  current_.body_memory = core_.memory.reservation(MemoryBudget::Use::kWaiting);
+  if (current_.body_memory.try_grow(static_cast<std::int64_t>(declared))) return true;
+  current_.must_close = true;  // its body stays unread
+  reject(Rejection::kMemory,
+         "overloaded: a body of " + std::to_string(declared) + " bytes does not fit in memory now, retry later",
+         core_.queue.expected_wait(core_.service_seconds()));
+  return false;
+}
+
+void Session::reject(Rejection reason, std::string message, double retry_after_seconds) {
+  core_.count_rejection(reason);
+  current_.rejected = reason;
+  current_.log_error = message;
+  send(core_.error_response(status_for(ErrorCode::kUnavailable), std::nullopt, message, retry_after_seconds));
 }
 
 void Session::read_body() {
@@ -222,9 +245,9 @@ void Session::dispatch() {
 
 void Session::enqueue_detection(std::string body) {
   cancelled_ = std::make_shared<std::atomic<bool>>(false);
-  auto job = [self = shared_from_this(), body = std::make_shared<std::string>(std::move(body)),
-              cancelled = cancelled_](int worker_index) mutable {
-    auto outcome = std::make_shared<DetectOutcome>(self->core_.detect(*body, worker_index, *cancelled));
+  auto job = [self = shared_from_this(), body = std::make_shared<std::string>(std::move(body)), cancelled = cancelled_](
+                 int worker_index, WorkQueue::Clock::duration waited) mutable {
+    auto outcome = std::make_shared<DetectOutcome>(self->core_.detect(*body, worker_index, *cancelled, waited));
     body.reset();
     // Posted only once the queue slot is free (see WorkQueue::Completion).
     return WorkQueue::Completion([session = std::move(self), outcome]() mutable {
@@ -234,11 +257,26 @@ void Session::enqueue_detection(std::string body) {
       });
     });
   };
-  if (!core_.queue.try_push(std::move(job), &ticket_)) {
-    core_.metrics.count_rejected("queue_full");
-    send(core_.error_response(status_for(ErrorCode::kUnavailable), std::nullopt,
-                              "overloaded: the detection queue is full, retry later"));
-    return;
+  const double service = core_.service_seconds();
+  const WorkQueue::Admission admission =
+      core_.queue.try_push(std::move(job), service, core_.max_wait_seconds(), &ticket_);
+  switch (admission.verdict) {
+    case WorkQueue::Verdict::kAdmitted:
+      break;
+    case WorkQueue::Verdict::kWaitTooLong:
+      reject(Rejection::kWait,
+             "overloaded: the expected wait (" + std::to_string(admission.expected_wait_seconds) +
+                 " s) is over the limit (" + std::to_string(core_.max_wait_seconds()) + " s), retry later",
+             admission.retry_after_seconds);
+      return;
+    case WorkQueue::Verdict::kQueueFull:
+      reject(Rejection::kQueue,
+             "overloaded: the queue is full (--queue " + std::to_string(core_.options.max_queue) + "), retry later",
+             admission.retry_after_seconds);
+      return;
+    case WorkQueue::Verdict::kStopping:
+      reject(Rejection::kShutdown, "shutting down, retry on another instance", 1);
+      return;
   }
   state_ = State::kProcessing;
   stream_.expires_never();
@@ -283,13 +321,19 @@ void Session::on_detection_done(DetectOutcome outcome) {
   current_.id = std::move(outcome.id);
   current_.objects = outcome.objects;
   current_.log_error = std::move(outcome.log_error);
+  current_.rejected = outcome.rejected;
+  current_.answer_memory = std::move(outcome.memory);
   if (outcome.skipped || cancelled_->load()) {
     if (current_.log_error.empty()) current_.log_error = "client closed the connection";
     finish_request(499);
     close_now();
     return;
   }
-  send(core_.make_response(outcome.status, "application/json", std::move(outcome.body)));
+  if (outcome.status == 200) {
+    send(core_.make_response(200, "application/json", std::move(outcome.body)));
+  } else {
+    send(core_.error_response(outcome.status, std::move(outcome.body), outcome.retry_after_seconds));
+  }
 }
 
 void Session::send(Response response) {
@@ -300,9 +344,6 @@ void Session::send(Response response) {
   if (!current_.cors_origin.empty()) {
     response.set(bhttp::field::access_control_allow_origin, current_.cors_origin);
     response.set(bhttp::field::vary, "Origin");
-  }
-  if (response.result_int() == 503 && response.find(bhttp::field::retry_after) == response.end()) {
-    response.set(bhttp::field::retry_after, "1");
   }
   if (current_.route == nullptr || current_.route->kind != Route::Kind::kStatic) {
     response.set(bhttp::field::cache_control, "no-store");
@@ -358,7 +399,10 @@ void Session::finish_request(int status) {
   entry.id = current_.id;
   entry.objects = current_.objects;
   entry.error = current_.log_error;
+  if (current_.rejected) entry.rejected = rejection_label(*current_.rejected);
   core_.log.request(entry);
+  current_.body_memory.reset();
+  current_.answer_memory.reset();
 }
 
 // Half-closes, then reads and discards what the client still sends (for a little while), so

@@ -21,7 +21,8 @@ namespace clouddetect::http {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(ServerCore& core, boost::asio::ip::tcp::socket socket);
+  // `memory`: what the connection itself holds (buffers), reserved by the server.
+  Session(ServerCore& core, boost::asio::ip::tcp::socket socket, MemoryBudget::Reservation memory);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -47,6 +48,9 @@ class Session : public std::enable_shared_from_this<Session> {
     std::optional<std::string> id;
     int objects = -1;
     std::string log_error;
+    std::optional<Rejection> rejected;
+    MemoryBudget::Reservation body_memory;    // the request body, from its header to the answer
+    MemoryBudget::Reservation answer_memory;  // a detection answer, until written
   };
 
   void begin_request();
@@ -54,11 +58,13 @@ class Session : public std::enable_shared_from_this<Session> {
   void read_header();
   void parse_header();
   void on_header(boost::beast::error_code ec);
+  bool reserve_body();
   void read_body();
   void on_body(boost::beast::error_code ec);
   void on_read_error(boost::beast::error_code ec);
   void dispatch();
   void enqueue_detection(std::string body);
+  void reject(Rejection reason, std::string message, double retry_after_seconds);
   void watch_client();
   void on_watch(boost::beast::error_code ec, std::uint64_t generation);
   void on_detection_done(DetectOutcome outcome);
@@ -80,10 +86,10 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<std::atomic<bool>> cancelled_;
   bool watching_ = false;
   std::uint64_t watch_generation_ = 0;
-  std::uint64_t ticket_ = 0;
-  std::size_t header_bytes_ =
-      0;  // of the request being read, already parsed  // of the queued detection job, for WorkQueue::withdraw
+  std::uint64_t ticket_ = 0;            // of the queued detection job, for WorkQueue::withdraw
+  std::size_t header_bytes_ = 0;        // of the request being read, already parsed
   std::unique_ptr<Response> response_;  // alive during its async_write
+  MemoryBudget::Reservation connection_memory_;
 };
 
 }  // namespace clouddetect::http

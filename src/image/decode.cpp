@@ -14,8 +14,6 @@ namespace {
 
 uint32_t be16(const unsigned char* p) { return (uint32_t{p[0]} << 8) | p[1]; }
 uint32_t be32(const unsigned char* p) { return (be16(p) << 16) | be16(p + 2); }
-uint32_t le16(const unsigned char* p) { return (uint32_t{p[1]} << 8) | p[0]; }
-uint32_t le32(const unsigned char* p) { return (le16(p + 2) << 16) | le16(p); }
 
 std::optional<ImageSize> jpeg_size(const unsigned char* data, std::size_t size) {
   std::size_t i = 2;
@@ -34,8 +32,8 @@ std::optional<ImageSize> jpeg_size(const unsigned char* data, std::size_t size) 
     if (length < 2) return std::nullopt;
     // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC) carry the frame size.
     if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
-      if (i + 9 > size) return std::nullopt;
-      return ImageSize{static_cast<int>(be16(data + i + 7)), static_cast<int>(be16(data + i + 5))};
+      if (i + 10 > size) return std::nullopt;
+      return ImageSize{static_cast<int>(be16(data + i + 7)), static_cast<int>(be16(data + i + 5)), data[i + 9]};
     }
     i += 2 + length;
   }
@@ -51,31 +49,14 @@ std::optional<ImageSize> peek_size(const unsigned char* data, std::size_t size) 
     if (w > INT32_MAX || h > INT32_MAX) return ImageSize{INT32_MAX, INT32_MAX};
     return ImageSize{static_cast<int>(w), static_cast<int>(h)};
   }
-  if (size >= 10 && (std::memcmp(data, "GIF87a", 6) == 0 || std::memcmp(data, "GIF89a", 6) == 0)) {
-    return ImageSize{static_cast<int>(le16(data + 6)), static_cast<int>(le16(data + 8))};
-  }
-  if (size >= 26 && data[0] == 'B' && data[1] == 'M') {
-    int32_t w, h;
-    std::memcpy(&w, data + 18, 4);
-    std::memcpy(&h, data + 22, 4);
-    long long abs_h = h < 0 ? -static_cast<long long>(h) : h;
-    if (w < 0 || abs_h > INT32_MAX) return std::nullopt;
-    return ImageSize{w, static_cast<int>(abs_h)};
-  }
-  if (size >= 30 && std::memcmp(data, "RIFF", 4) == 0 && std::memcmp(data + 8, "WEBP", 4) == 0) {
-    if (std::memcmp(data + 12, "VP8X", 4) == 0) {
-      uint32_t w = 1 + (le32(data + 24) & 0xFFFFFF), h = 1 + (le32(data + 27) & 0xFFFFFF);
-      return ImageSize{static_cast<int>(w), static_cast<int>(h)};
-    }
-    if (std::memcmp(data + 12, "VP8 ", 4) == 0) {
-      return ImageSize{static_cast<int>(le16(data + 26) & 0x3FFF), static_cast<int>(le16(data + 28) & 0x3FFF)};
-    }
-    if (std::memcmp(data + 12, "VP8L", 4) == 0 && size >= 25) {
-      uint32_t bits = le32(data + 21);
-      return ImageSize{static_cast<int>((bits & 0x3FFF) + 1), static_cast<int>(((bits >> 14) & 0x3FFF) + 1)};
-    }
-  }
   return std::nullopt;
+}
+
+std::int64_t decode_peak_bytes(const unsigned char* data, std::size_t size) {
+  const std::optional<ImageSize> header = peek_size(data, size);
+  if (!header) return 0;
+  const std::int64_t pixels = static_cast<std::int64_t>(header->width) * header->height;
+  return pixels * (header->components == 4 ? 3 + 4 : 3);  // CMYK is decoded, then converted
 }
 
 namespace {

@@ -12,11 +12,16 @@ namespace clouddetect::image {
 struct ImageSize {
   int width = 0;
   int height = 0;
+  int components = 3;  // colour components stored: 1 grey, 3, or 4 (CMYK JPEG)
 };
 
-// Width and height read from a JPEG, PNG, GIF, BMP or WebP header, without decoding; nullopt when
-// the format is not recognised or the header is truncated.
+// Width and height read from a JPEG or PNG header (the formats decode() accepts), without
+// decoding; nullopt for anything else or a truncated header.
 std::optional<ImageSize> peek_size(const unsigned char* data, std::size_t size);
+
+// The most bytes decode() holds at once for these bytes (the BGR pixels, and the CMYK pixels it
+// converts from), read from the header; 0 when decode() would refuse them before allocating.
+std::int64_t decode_peak_bytes(const unsigned char* data, std::size_t size);
 
 // Decodes a JPEG (libjpeg-turbo) or PNG (libpng) to 8-bit BGR (grayscale, CMYK, alpha, 16-bit and
 // palette images are converted). Other formats are refused: the API takes JPEG and PNG, and not

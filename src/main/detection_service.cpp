@@ -1,10 +1,12 @@
 #include "main/detection_service.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
 
+#include "core/container_limits.h"
 #include "core/error.h"
 #include "image/annotate.h"
 #include "image/decode.h"
@@ -84,9 +86,50 @@ api::DetectResponse to_response(const std::string& id, const std::vector<Detecti
   return response;
 }
 
+namespace {
+// Weight of the newest request in the moving service time: about the last ten count.
+constexpr double kServiceTimeWeight = 0.2;
+// The network's input and its resized copy of the image, beyond the decoded pixels (an upper bound).
+constexpr std::int64_t kPreprocessBytes = 8 << 20;
+// An annotated answer holds the image's copy with boxes (3 B/px) and its JPEG, base64 and JSON
+// forms (each under 2 B/px at quality 90), beside the decoded image.
+constexpr std::int64_t kAnnotateBytesPerPixel = 6;
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+}  // namespace
+
+double ServiceEstimates::service_seconds() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return service_seconds_;
+}
+
+void ServiceEstimates::observe(double seconds) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  service_seconds_ =
+      service_seconds_ == 0 ? seconds : (1 - kServiceTimeWeight) * service_seconds_ + kServiceTimeWeight * seconds;
+}
+
+std::int64_t ServiceEstimates::footprint_bytes() const {
+  const std::int64_t measured = footprint_;
+  return measured > 0 ? measured : resident_memory_bytes();
+}
+
+std::int64_t ServiceEstimates::working_bytes(const api::DetectRequest& request) const {
+  const std::int64_t decoded = image::decode_peak_bytes(request.image.data(), request.image.size());
+  if (decoded == 0) return 0;  // refused before any pixel is allocated
+  std::int64_t bytes = decoded + kPreprocessBytes;
+  if (request.annotate) {
+    const auto size = image::peek_size(request.image.data(), request.image.size());
+    bytes += kAnnotateBytesPerPixel * static_cast<std::int64_t>(size->width) * size->height;
+  }
+  return bytes;
+}
+
 DetectionService::DetectionService(std::shared_ptr<const darknet::Model> model, const ModelOptions& options,
-                                   int workers, std::int64_t max_pixels)
-    : model_(std::move(model)), max_pixels_(max_pixels) {
+                                   int workers, std::int64_t max_pixels, std::shared_ptr<ServiceEstimates> estimates)
+    : model_(std::move(model)), max_pixels_(max_pixels), estimates_(std::move(estimates)) {
   std::shared_ptr<const ActivationRanges> ranges;
   if (options.precision == "int8") {
     ranges = std::make_shared<const ActivationRanges>(load_activation_ranges(calibration_path(options), *model_));
@@ -95,6 +138,7 @@ DetectionService::DetectionService(std::shared_ptr<const darknet::Model> model, 
 }
 
 api::DetectResponse DetectionService::run(const api::DetectRequest& request, int worker) {
+  const auto start = std::chrono::steady_clock::now();
   Detector& detector = *detectors_.at(static_cast<std::size_t>(worker));
   cv::Mat image = image::decode(request.image, max_pixels_);
   std::vector<Detection> detections = detector.detect(image);
@@ -102,12 +146,19 @@ api::DetectResponse DetectionService::run(const api::DetectRequest& request, int
   if (request.annotate) {
     response.annotated_jpeg = image::encode_jpeg(image::annotate(image, detections, model_->class_names));
   }
+  if (estimates_) estimates_->observe(seconds_since(start));
   return response;
 }
 
 void DetectionService::warm_up() {
   cv::Mat image(model_->height, model_->width, CV_8UC3, cv::Scalar(127, 127, 127));
-  for (auto& detector : detectors_) detector->detect(image);
+  for (auto& detector : detectors_) {
+    detector->detect(image);  // the first pass pays one-time costs (JIT, first touch of buffers)
+    const auto start = std::chrono::steady_clock::now();
+    detector->detect(image);
+    if (estimates_) estimates_->observe(seconds_since(start));
+  }
+  if (estimates_) estimates_->set_footprint(resident_memory_bytes());
 }
 
 }  // namespace clouddetect

@@ -2,6 +2,7 @@
 // because it is the one place that knows both the HTTP-free core and the API shapes.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -9,6 +10,7 @@
 
 #include "api/detect_types.h"
 #include "detector/detector.h"
+#include "http/server.h"
 #include "main/options.h"
 
 namespace clouddetect {
@@ -32,16 +34,37 @@ ActivationRanges calibrate_on_images(const std::shared_ptr<const darknet::Model>
 api::DetectResponse to_response(const std::string& id, const std::vector<Detection>& detections,
                                 const std::vector<std::string>& class_names);
 
+// What the HTTP layer admits by (http::WorkModel), measured on this process: a moving estimate of
+// one request's service time (seeded by the warm-up), the model's footprint, and the bytes a
+// request's image takes while it is served. Threading: any thread.
+class ServiceEstimates : public http::WorkModel {
+ public:
+  double service_seconds() const override;
+  // The resident memory measured after the warm-up; until then, the resident memory now.
+  std::int64_t footprint_bytes() const override;
+  std::int64_t working_bytes(const api::DetectRequest& request) const override;
+
+  void observe(double seconds);  // one request served (or a warm-up inference)
+  void set_footprint(std::int64_t bytes) { footprint_ = bytes; }
+
+ private:
+  mutable std::mutex mutex_;
+  double service_seconds_ = 0;
+  std::atomic<std::int64_t> footprint_{0};
+};
+
 // One Detector per worker; run() is called with the worker's index, so no two threads ever share a
 // Detector and no lock is needed.
 class DetectionService {
  public:
+  // `estimates` (may be null) learns each request's service time.
   DetectionService(std::shared_ptr<const darknet::Model> model, const ModelOptions& options, int workers,
-                   std::int64_t max_pixels);
+                   std::int64_t max_pixels, std::shared_ptr<ServiceEstimates> estimates = nullptr);
 
   api::DetectResponse run(const api::DetectRequest& request, int worker);
 
-  // One inference per worker on a synthetic image, so the first request is not slow.
+  // Two inferences per worker on a synthetic image, so the first request is not slow; the second
+  // seeds the service time estimate.
   void warm_up();
 
   const darknet::Model& model() const { return *model_; }
@@ -52,6 +75,7 @@ class DetectionService {
   std::shared_ptr<const darknet::Model> model_;
   std::vector<std::unique_ptr<Detector>> detectors_;
   std::int64_t max_pixels_;
+  std::shared_ptr<ServiceEstimates> estimates_;
 };
 
 }  // namespace clouddetect

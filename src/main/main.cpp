@@ -1,15 +1,35 @@
 // clouddetect: one binary, subcommands serve | detect | bench | calibrate | make-weights. Wiring only.
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <iostream>
+#include <string>
 
 #include "backends/backend.h"
-#include "core/cpu_quota.h"
+#include "core/container_limits.h"
 #include "core/error.h"
 #include "main/commands.h"
 
 namespace {
 
 using clouddetect::ModelOptions;
+
+// "5s", "500ms", "2.5" (seconds), "1m"; at least 1 ms. Throws CLI::ValidationError otherwise.
+std::chrono::milliseconds parse_duration(const std::string& text) {
+  std::size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    throw CLI::ValidationError("--max-wait", "not a duration: " + text);
+  }
+  const std::string unit = text.substr(used);
+  double scale = 0;
+  if (unit.empty() || unit == "s") scale = 1000;
+  if (unit == "ms") scale = 1;
+  if (unit == "m" || unit == "min") scale = 60000;
+  if (scale == 0 || !(value * scale >= 1)) throw CLI::ValidationError("--max-wait", "not a duration: " + text);
+  return std::chrono::milliseconds(static_cast<std::int64_t>(value * scale + 0.5));
+}
 
 std::string backend_list() {
   std::string list;
@@ -58,7 +78,7 @@ void add_model_options(CLI::App& app, ModelOptions& o, bool single_backend = tru
 int main(int argc, char** argv) {
   CLI::App app{"CloudDetect: YOLO object detection as a web service"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "clouddetect 0.1.0");
+  app.set_version_flag("--version", std::string("clouddetect ") + clouddetect::kVersion);
 
   clouddetect::ServeOptions serve;
   CLI::App* serve_cmd = app.add_subcommand("serve", "Run the HTTP service");
@@ -68,6 +88,10 @@ int main(int argc, char** argv) {
       ->envname("CLOUDDETECT_PORT")
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
+  serve_cmd
+      ->add_option("--port-file", serve.port_file,
+                   "Once listening, write the bound port (e.g. of --port 0) to this file, atomically")
+      ->envname("CLOUDDETECT_PORT_FILE");
   serve_cmd
       ->add_option("--workers", serve.workers,
                    "Inference workers; 0 = the cgroup CPU quota rounded up (here: " +
@@ -79,10 +103,23 @@ int main(int argc, char** argv) {
       ->envname("CLOUDDETECT_IO_THREADS")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
-  serve_cmd->add_option("--queue", serve.queue, "Requests that may wait for a worker; beyond it 503 at once")
+  serve_cmd->add_option("--queue", serve.queue, "Requests that may wait for a worker at most; beyond it 503 at once")
       ->envname("CLOUDDETECT_QUEUE")
       ->capture_default_str()
       ->check(CLI::Range(0, 100000));
+  serve_cmd
+      ->add_option_function<std::string>(
+          "--max-wait", [&serve](const std::string& text) { serve.max_wait = parse_duration(text); },
+          "Longest expected wait for a worker (e.g. 5s, 500ms); beyond it 503 + Retry-After at once")
+      ->envname("CLOUDDETECT_MAX_WAIT")
+      ->default_str("5s");
+  serve_cmd
+      ->add_option("--memory-limit", serve.memory_limit,
+                   "Memory the service may use (e.g. 512MiB); 0 = the container's limit (here: " +
+                       std::to_string(clouddetect::available_memory_bytes() >> 20) + " MiB)")
+      ->envname("CLOUDDETECT_MEMORY_LIMIT")
+      ->capture_default_str()
+      ->transform(CLI::AsSizeValue(false));
   serve_cmd->add_option("--max-body-bytes", serve.max_body_bytes, "Largest request body (413 beyond)")
       ->envname("CLOUDDETECT_MAX_BODY_BYTES")
       ->capture_default_str()

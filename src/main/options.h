@@ -1,11 +1,14 @@
 // Every knob of the command line, with its default, in one place; --help prints these defaults.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace clouddetect {
+
+inline constexpr const char* kVersion = "0.1.0";
 
 struct ModelOptions {
   std::string model_dir = "models/yolov3-tiny";
@@ -22,9 +25,12 @@ struct ServeOptions {
   ModelOptions model;
   std::string host = "0.0.0.0";
   int port = 5000;
-  int workers = 0;  // 0 = from the cgroup CPU quota
+  std::string port_file;  // written (atomically) with the bound port once listening; empty = none
+  int workers = 0;        // 0 = from the cgroup CPU quota
   int io_threads = 1;
-  int queue = 64;
+  int queue = 10000;                         // a plain bound on waiting requests (admission is by --max-wait)
+  std::chrono::milliseconds max_wait{5000};  // see docs/CONTRACT.md for why 5 s
+  std::int64_t memory_limit = 0;             // bytes; 0 = the container's limit (cgroup), else the RAM
   std::int64_t max_body_bytes = 16 << 20;
   std::int64_t max_pixels = 40'000'000;
   int max_connections = 10000;

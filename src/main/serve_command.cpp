@@ -1,18 +1,22 @@
 // `clouddetect serve`: the HTTP server answers /healthz at once; the model loads and warms up
 // beside it, and only then does /readyz turn 200 (what Kubernetes' startup and readiness probes need).
+#include <malloc.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cctype>
-#include <ctime>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <opencv2/core/utility.hpp>
 #include <thread>
 
 #include "backends/cpu_features.h"
-#include "core/cpu_quota.h"
+#include "core/container_limits.h"
 #include "core/error.h"
 #include "darknet/model_loader.h"
 #include "http/server.h"
@@ -23,13 +27,26 @@
 namespace clouddetect {
 namespace {
 
-http::ServerOptions server_options(const ServeOptions& o, int workers, std::shared_ptr<spdlog::logger> logger) {
+std::string folder_name(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  return path.substr(path.rfind('/') + 1);
+}
+
+http::ServerOptions server_options(const ServeOptions& o, int workers, std::shared_ptr<spdlog::logger> logger,
+                                   std::shared_ptr<const http::WorkModel> work_model) {
   http::ServerOptions s;
   s.host = o.host;
   s.port = static_cast<unsigned short>(o.port);
   s.io_threads = o.io_threads;
   s.workers = workers;
   s.max_queue = static_cast<std::size_t>(o.queue);
+  s.max_wait = o.max_wait;
+  s.memory_limit_bytes = o.memory_limit > 0 ? o.memory_limit : available_memory_bytes();
+  s.work_model = std::move(work_model);
+  s.build_info = {{"version", kVersion},
+                  {"backend", o.model.backend},
+                  {"precision", o.model.precision},
+                  {"model", folder_name(o.model.model_dir)}};
   s.max_body_bytes = static_cast<std::size_t>(o.max_body_bytes);
   s.max_connections = static_cast<std::size_t>(o.max_connections);
   s.header_timeout = std::chrono::seconds(o.header_timeout_s);
@@ -51,19 +68,26 @@ http::ServerOptions server_options(const ServeOptions& o, int workers, std::shar
   return s;
 }
 
-// A lifecycle line in the same format as the request log.
-void log_event(spdlog::logger& logger, const std::string& format, const std::string& message,
-               const std::string& json_fields = "") {
-  if (format == "json") {
-    char ts[32];
-    std::time_t now = std::time(nullptr);
-    std::strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-    logger.info("{{\"ts\":\"{}\",\"level\":\"info\",\"msg\":\"{}\"{}{}}}", ts, message, json_fields.empty() ? "" : ",",
-                json_fields);
-  } else {
-    logger.info("{} {}", message, json_fields);
+// Writes `port` and a newline to `path` through a temporary file and rename(), so that a reader
+// never sees a partial file: tools wait for the file instead of scraping the log for the port.
+void write_port_file(const std::string& path, unsigned short port) {
+  const std::string temporary = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << port << "\n";
+    out.flush();
+    if (!out) throw Error(ErrorCode::kInvalidArgument, "cannot write the port file " + temporary);
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    std::remove(temporary.c_str());
+    throw Error(ErrorCode::kInvalidArgument, "cannot write the port file " + path + ": " + std::strerror(errno));
   }
 }
+
+// Large buffers (request bodies, decoded images) come from mmap and go back to the system when
+// freed: with glibc's default, the threshold grows to 32 MiB after the first large free, and such
+// buffers then stay in the heap, so the process would hold more than the requests it admitted.
+void return_large_buffers_to_the_system() { mallopt(M_MMAP_THRESHOLD, 256 * 1024); }
 
 }  // namespace
 
@@ -72,13 +96,15 @@ int run_serve(ServeOptions options) {
   // Each worker runs one inference at a time; OpenCV's pool is global, sized per inference.
   cv::setNumThreads(options.model.threads);
 
+  return_large_buffers_to_the_system();
   auto logger = spdlog::stdout_logger_mt("clouddetect");
   logger->set_pattern(options.log_format == "json" ? "%v" : "%Y-%m-%dT%H:%M:%S.%e %v");
   logger->flush_on(spdlog::level::info);
 
   std::atomic<std::shared_ptr<DetectionService>*> service_slot{nullptr};
   std::shared_ptr<DetectionService> service;
-  http::Server server(server_options(options, workers, logger),
+  auto estimates = std::make_shared<ServiceEstimates>();
+  http::Server server(server_options(options, workers, logger, estimates),
                       [&service_slot](const api::DetectRequest& request, int worker) {
                         std::shared_ptr<DetectionService>* loaded = service_slot.load(std::memory_order_acquire);
                         if (!loaded) throw Error(ErrorCode::kUnavailable, "the model is still loading");
@@ -87,24 +113,32 @@ int run_serve(ServeOptions options) {
   for (const auto& asset : web::assets()) {
     server.add_static_route(asset.path, asset.content_type, std::string(asset.body));
   }
-  server.bind();  // fails early (port in use) before the model is loaded; the server logs the address
+  // Fails early (port in use) before the model is loaded; the server logs the address.
+  const unsigned short port = server.bind();
+  if (!options.port_file.empty()) write_port_file(options.port_file, port);
 
   std::exception_ptr load_error;
   std::thread loader([&] {
     try {
       auto model = darknet::load_model(options.model.model_dir);
       const CpuFeatures cpu = detect_cpu_features();
-      service = std::make_shared<DetectionService>(model, options.model, workers, options.max_pixels);
+      service = std::make_shared<DetectionService>(model, options.model, workers, options.max_pixels, estimates);
       service->warm_up();
       service_slot.store(&service, std::memory_order_release);
       server.set_ready(true);
-      log_event(*logger, options.log_format, "ready",
-                "\"model\":\"" + model->name + "\",\"backend\":\"" + options.model.backend + "\",\"input\":" +
-                    std::to_string(model->width) + ",\"classes\":" + std::to_string(model->num_classes()) +
-                    ",\"kernels\":\"" + service->kernel_summary() + "\",\"precision\":\"" + options.model.precision +
-                    "\"," + cpu_features_json(cpu));
+      server.log_event("ready",
+                       {{"model", model->name},
+                        {"backend", options.model.backend},
+                        {"precision", options.model.precision},
+                        {"input", std::to_string(model->width)},
+                        {"classes", std::to_string(model->num_classes())},
+                        {"kernels", service->kernel_summary()},
+                        {"service_ms", std::to_string(estimates->service_seconds() * 1000)},
+                        {"footprint_mib", std::to_string(estimates->footprint_bytes() >> 20)},
+                        {"memory_budget_mib", std::to_string(server.request_memory_budget() >> 20)}},
+                       cpu_features_json(cpu));
       if (const std::string advice = precision_advice(cpu, options.model.precision); !advice.empty()) {
-        log_event(*logger, options.log_format, advice);
+        server.log_event(advice);
       }
     } catch (...) {
       load_error = std::current_exception();
@@ -114,7 +148,6 @@ int run_serve(ServeOptions options) {
   server.run();
   loader.join();
   if (load_error) std::rethrow_exception(load_error);
-  log_event(*logger, options.log_format, "stopped");
   return 0;
 }
 

@@ -19,7 +19,7 @@ LOAD_BEFORE = 3.0
 
 
 def run_shutdown_under_load():
-    server = Server("--drain-seconds", str(DRAIN), "--queue", "64")
+    server = Server("--drain-seconds", str(DRAIN), "--queue", "64", "--max-wait", "60s")
     body = good_body(id="sd")
     lock = threading.Lock()
     counts = {"ok": 0, "refused": 0, "failures": 0, "ok_after_sigterm": 0, "reconnects": 0}

@@ -1,6 +1,7 @@
-#include "core/cpu_quota.h"
+#include "core/container_limits.h"
 
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -8,6 +9,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 
 namespace clouddetect {
 namespace {
@@ -55,7 +57,42 @@ double cgroup_cpu_limit() {
   return limit;
 }
 
+// The tightest memory limit in bytes on the way up from this process's cgroup; 0 = none. cgroup v1
+// writes "no limit" as a huge number (about 2^63), v2 as "max".
+std::int64_t cgroup_memory_limit() {
+  constexpr std::int64_t kUnlimited = std::int64_t{1} << 60;
+  std::int64_t limit = 0;
+  auto tighten = [&](std::int64_t bytes) {
+    if (bytes > 0 && bytes < kUnlimited && (limit == 0 || bytes < limit)) limit = bytes;
+  };
+  for (const auto& [controller, root, file] : {std::tuple{"memory", "/sys/fs/cgroup/memory", "memory.limit_in_bytes"},
+                                               std::tuple{"", "/sys/fs/cgroup", "memory.max"}}) {
+    for (std::string path = own_cgroup(controller);; path = path.substr(0, path.rfind('/'))) {
+      std::ifstream in(std::string(root) + path + "/" + file);
+      std::string value;
+      if (in >> value && value != "max") tighten(std::stoll(value));
+      if (path.empty() || path == "/") break;
+    }
+  }
+  return limit;
+}
+
 }  // namespace
+
+std::int64_t available_memory_bytes() {
+  const std::int64_t physical = static_cast<std::int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
+  const std::int64_t limit = cgroup_memory_limit();
+  return limit > 0 && (physical <= 0 || limit < physical) ? limit : physical;
+}
+
+std::int64_t resident_memory_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6)) * 1024;  // "VmRSS:   1234 kB"
+  }
+  return 0;
+}
 
 int available_cpus() {
   cpu_set_t set;
