@@ -75,8 +75,8 @@ std::shared_ptr<const ActivationRanges> int8_ranges(const BenchOptions& options,
   const std::string path = calibration_path(options.model);
   if (!options.model.calibration.empty() || std::ifstream(path)) {
     auto ranges = std::make_shared<const ActivationRanges>(load_activation_ranges(path, *model));
-    described = path + " (" + std::to_string(ranges->images) + " images" +
-                (ranges->source.empty() ? std::string() : " of " + ranges->source) + ")";
+    described =
+        path + " (" + (ranges->source.empty() ? std::to_string(ranges->images) + " images" : ranges->source) + ")";
     return ranges;
   }
   if (calibration_images.empty()) {

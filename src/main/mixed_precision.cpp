@@ -70,8 +70,7 @@ MixedPrecisionChoice choose_fp32_layers(const std::shared_ptr<const darknet::Mod
   }
   std::stable_sort(choice.layers.begin(), choice.layers.end(),
                    [](const LayerSensitivity& a, const LayerSensitivity& b) { return a.head_error < b.head_error; });
-  std::fprintf(stderr, "head error on %zu calibration images, all int8: %.4f; with one layer in fp32:\n", inputs.size(),
-               choice.all_int8_error);
+  std::fprintf(stderr, "with one layer in fp32:\n");
   for (const LayerSensitivity& s : choice.layers) {
     std::fprintf(stderr, "  layer %3d  %-34s %5.1f%% of MACs  head error %.4f (%+.4f)\n", s.layer,
                  describe(model->layers[static_cast<std::size_t>(s.layer)]).c_str(), 100 * s.macs_share, s.head_error,
