@@ -11,13 +11,10 @@ import http.client
 import importlib.util
 import json
 import os
-import re
 import signal
 import struct
-import subprocess
 import threading
 import time
-import uuid
 import zlib
 
 import jsonschema
@@ -26,9 +23,6 @@ import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-SHARED = os.environ.get("CLOUDDETECT_SHARED", os.path.join(REPO, "..", "shared"))
-BINARY = os.environ.get("CLOUDDETECT_BIN", os.path.join(REPO, "build", "clouddetect"))
-IMAGES = os.path.join(SHARED, "data", "coco128", "images")
 SPEC_FILE = os.path.join(REPO, "src", "web", "openapi.yaml")
 API_KEY = "test-key-123"
 ORIGIN = "http://app.example"  # only ever a header value: no request leaves loopback
@@ -39,9 +33,11 @@ NOT_PROVOKED = {
 }
 
 
-_spec = importlib.util.spec_from_file_location("service_conftest", os.path.join(REPO, "tests", "service", "conftest.py"))
+_spec = importlib.util.spec_from_file_location("service_conftest",
+                                               os.path.join(REPO, "tests", "service", "conftest.py"))
 _service = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_service)
+IMAGES = _service.IMAGES
 
 
 class Server(_service.Service):

@@ -10,11 +10,25 @@ weights, but random class scores make ~1000 boxes survive NMS, so replies are la
 Uses $CLOUDDETECT_SHARED/bench/{pod.sh,loadgen.py,peer_flask_opencv/app.py}. Prints one JSON line per
 (service, concurrency) and a table with the throughput ratio; exit 1 if any request failed.
 """
-import argparse, glob, json, os, shutil, subprocess, sys, tempfile, time, urllib.request
+import argparse
+import glob
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SHARED = os.path.abspath(os.environ.get("CLOUDDETECT_SHARED", os.path.join(REPO, "..", "shared")))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import devkit  # noqa: E402
+
+SHARED = os.path.abspath(devkit.shared_dir())
 BENCH = os.path.join(SHARED, "bench")
+POD_SH = ["sh", os.path.join(BENCH, "pod.sh")]
+PEER_APP = os.path.join(BENCH, "peer_flask_opencv", "app.py")
+LOADGEN = os.path.join(BENCH, "loadgen.py")
+PYTHON = "/usr/bin/python3"  # Debian's, with the peer's Flask and OpenCV
 
 
 def model_files(args, workdir):
@@ -41,39 +55,38 @@ def model_files(args, workdir):
     return folder, cfg, os.path.join(folder, os.path.basename(cfg).replace(".cfg", ".weights")), names, size, synthetic
 
 
-def wait_ready(url, proc, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("service exited with %s" % proc.returncode)
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except Exception:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("not ready: " + url)
+def check_prerequisites(a):
+    """Before any work: root for the pods' cgroups, the binary, the shared bench tools, the peer's modules."""
+    if os.geteuid() != 0:
+        sys.exit("compare_peer.py: needs root for the pods' cgroups (pod.sh): run it with sudo")
+    if not os.access(a.binary, os.X_OK):
+        sys.exit(f"compare_peer.py: {a.binary} is missing: build it with scripts/build.sh")
+    devkit.require("compare_peer.py", "experiment",
+                   devkit.missing_prerequisites(files=[POD_SH[1], PEER_APP, LOADGEN])
+                   + devkit.missing_prerequisites(modules=["flask", "cv2", "numpy"], python=PYTHON))
 
 
-def run_pod(name, cmd, env, ready_url):
-    subprocess.run(["sh", os.path.join(BENCH, "pod.sh"), "--rm", name], capture_output=True)
-    log = open("/tmp/compare-%s.log" % name, "w")
-    proc = subprocess.Popen(["sh", os.path.join(BENCH, "pod.sh"), name, "--"] + cmd, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    wait_ready(ready_url, proc)
-    return proc
+def free_port():
+    with socket.socket() as s:
+        s.bind((devkit.LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def start_in_pod(name, service):
+    """service(prefix) starts it as pod `name` (pod.sh: 0.5 CPU / 512 MiB) and returns the devkit.Service."""
+    subprocess.run(POD_SH + ["--rm", name], capture_output=True)
+    return service(POD_SH + [name, "--"])
 
 
 def pod_stat(name):
-    out = subprocess.run(["sh", os.path.join(BENCH, "pod.sh"), "--stat", name], capture_output=True, text=True)
+    out = subprocess.run(POD_SH + ["--stat", name], capture_output=True, text=True)
     return json.loads(out.stdout) if out.returncode == 0 else {}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="yolov3-tiny")
-    ap.add_argument("--binary", default=os.path.join(REPO, "build", "clouddetect"))
+    ap.add_argument("--binary", default=devkit.clouddetect_binary())
     ap.add_argument("--backend", default="opencv")
     ap.add_argument("--precision", default="fp32", help="fp32 | int8 (native; calibrated on coco128 first)")
     ap.add_argument("--concurrency", default="1,4,16")
@@ -83,6 +96,7 @@ def main():
     ap.add_argument("--nms", default="0.45")
     ap.add_argument("--out", help="also write all results to this JSON file")
     a = ap.parse_args()
+    check_prerequisites(a)
 
     workdir = tempfile.mkdtemp(prefix="compare-peer-")
     folder, cfg, weights, names, size, synthetic = model_files(a, workdir)
@@ -90,36 +104,36 @@ def main():
     calibration = os.path.join(workdir, "activation-ranges.json")
     if a.precision == "int8":  # outside the pod: calibration is an offline step
         subprocess.run([a.binary, "calibrate", "--model", folder, "--images", images, "--out", calibration], check=True)
-    services = {
-        "clouddetect": (
-            [a.binary, "serve", "--model", folder, "--host", "127.0.0.1", "--port", "18500", "--backend", a.backend,
-             "--conf", a.conf, "--nms", a.nms, "--log-format", "text", "--precision", a.precision]
-            + (["--calibration", calibration] if a.precision == "int8" else []),
-            dict(os.environ), "http://127.0.0.1:18500/readyz", "http://127.0.0.1:18500/api/object_detection"),
-        "flask_opencv": (
-            ["/usr/bin/python3", os.path.join(BENCH, "peer_flask_opencv", "app.py")],
-            dict(os.environ, MODEL_CFG=cfg, MODEL_WEIGHTS=weights, MODEL_NAMES=names, INPUT_SIZE=str(size),
-                 CONF_THRESHOLD=a.conf, NMS_THRESHOLD=a.nms, PORT="18501", HOST="127.0.0.1"),
-            "http://127.0.0.1:18501/healthz", "http://127.0.0.1:18501/api/object_detection"),
-    }
+    common = ["--conf", a.conf, "--nms", a.nms, "--log-format", "text"]
+    ours = ["--backend", a.backend, "--precision", a.precision] + (
+        ["--calibration", calibration] if a.precision == "int8" else [])
+    peer_env = {"MODEL_CFG": cfg, "MODEL_WEIGHTS": weights, "MODEL_NAMES": names, "INPUT_SIZE": str(size),
+                "CONF_THRESHOLD": a.conf, "NMS_THRESHOLD": a.nms, "HOST": devkit.LOOPBACK}
+
+    def clouddetect(prefix):
+        return devkit.ClouddetectService(*common, *ours, model=folder, binary=a.binary, prefix=prefix,
+                                         log_path="/tmp/compare-clouddetect.log", ready_timeout=120)
+
+    def flask_opencv(prefix):
+        port = free_port()
+        return devkit.Service(prefix + [PYTHON, PEER_APP], port=port, env=dict(peer_env, PORT=str(port)),
+                              log_path="/tmp/compare-flask_opencv.log", ready_timeout=120)
+
+    services = {"clouddetect": clouddetect, "flask_opencv": flask_opencv}
     results = []
     try:
         for c in [int(x) for x in a.concurrency.split(",")]:
-            for name, (cmd, env, ready, url) in services.items():
-                proc = run_pod("cmp-" + name, cmd, env, ready)
+            for name, service in services.items():
+                svc = start_in_pod("cmp-" + name, service)
                 try:
-                    out = subprocess.run(["/usr/bin/python3", os.path.join(BENCH, "loadgen.py"), "--url", url,
+                    out = subprocess.run([PYTHON, LOADGEN, "--url", svc.base_url + "/api/object_detection",
                                           "--images", images, "--concurrency", str(c), "--duration", str(a.duration),
                                           "--warmup", str(a.warmup)], check=True, capture_output=True, text=True)
                     line = json.loads(out.stdout.strip().splitlines()[-1])
                     stat = pod_stat("cmp-" + name)
                 finally:
-                    proc.terminate()
-                    try:
-                        proc.wait(30)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                    subprocess.run(["sh", os.path.join(BENCH, "pod.sh"), "--rm", "cmp-" + name], capture_output=True)
+                    svc.stop()
+                    subprocess.run(POD_SH + ["--rm", "cmp-" + name], capture_output=True)
                 row = {"service": name, "model": os.path.basename(cfg)[:-4], "synthetic_weights": synthetic,
                        "backend": a.backend if name == "clouddetect" else "opencv-python",
                        "precision": a.precision if name == "clouddetect" else "fp32", "concurrency": c,
@@ -140,9 +154,8 @@ def main():
         for name, r in rows.items():
             ratio = r["rps"] / peer if peer else float("nan")
             failed |= r["errors"] > 0
-            print("%-5d %-14s %8.2f %8.1f %8.1f %9.1f %7d %8.2fx" % (c, name, r["rps"], r["p50_ms"] or 0,
-                                                                   r["p99_ms"] or 0, r["mem_peak_mib"], r["errors"],
-                                                                   ratio))
+            print("%-5d %-14s %8.2f %8.1f %8.1f %9.1f %7d %8.2fx" % (
+                c, name, r["rps"], r["p50_ms"] or 0, r["p99_ms"] or 0, r["mem_peak_mib"], r["errors"], ratio))
     if a.out:
         json.dump(results, open(a.out, "w"), indent=1)
     sys.exit(1 if failed else 0)

@@ -17,6 +17,7 @@ CSV_FIELDS = [
     "measure_requests", "median_ms", "host_cpu_mean", "host_cpu_max", "locust_cpu_cores", "lb_cpu_cores",
     "pod_cpu_of_quota_mean", "pod_throttled_frac_mean", "pod_mem_peak_mib_max", "pod_oom_kills", "pod_restarts",
     "oversubscribed", "host_bound", "host_bound_reason", "started_at", "finished_at", "duration_s", "raw_dir",
+    "service", "request_timeout",
 ]
 
 
@@ -42,14 +43,19 @@ def write_results_csv(path, runs):
 
 
 def load_runs(folders):
-    """Runs and meta of results.json files (folders or files); later folders' runs are appended."""
+    """Runs and meta of results.json files (folders or files); later folders' runs are appended.
+    Runs recorded before runs carried their service and request timeout get them from their meta."""
     runs, metas = [], []
     for f in folders:
         p = f if f.endswith(".json") else os.path.join(f, "results.json")
         with open(p) as fh:
             data = json.load(fh)
+        meta = data.get("meta", {})
+        for r in data.get("runs", []):
+            r.setdefault("service", meta.get("service"))
+            r.setdefault("request_timeout", meta.get("procedure", {}).get("request_timeout"))
         runs += data.get("runs", [])
-        metas.append(data.get("meta", {}))
+        metas.append(meta)
     return runs, metas
 
 
@@ -66,15 +72,17 @@ def _plt():
 
 
 def plot_users_vs_response(runs, path, pods_order):
-    """Ramp curves: average response time at each user level, one line per pod count (and location)."""
+    """Ramp curves: average response time at each user level, one line per pod count and row
+    (client location, or service/timeout when several are compared)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 5))
     series = {}
+    labels, _ = analysis.row_labels(runs)
     for r in runs:
         for pt in r.get("ramp_curve") or []:
             if pt.get("avg_ms") is None or pt.get("requests", 0) == 0:
                 continue
-            d = series.setdefault((r["location"], int(r["pods"])), {})
+            d = series.setdefault((labels[id(r)], int(r["pods"])), {})
             acc = d.setdefault(pt["users"], [0.0, 0])
             acc[0] += pt["avg_ms"] * pt["requests"]
             acc[1] += pt["requests"]
@@ -166,11 +174,11 @@ def build_report(out_dir, runs, metas, pods_order=None):
     write_results_csv(os.path.join(out_dir, "results.csv"), runs)
     done = [r for r in runs if r.get("status") == "done"]
     agg = analysis.aggregate(runs)
-    locations = []
-    for m in metas:
-        if m.get("location") and m["location"] not in locations:
-            locations.append(m["location"])
-    table = analysis.build_table(agg, pods_order, locations)
+    labels, header = analysis.row_labels(runs)
+    rows = list(dict.fromkeys(labels[id(r)] for r in runs))  # in the order of the folders given
+    locations = list(dict.fromkeys(m["location"] for m in metas if m.get("location")))
+    services = list(dict.fromkeys(r.get("service") for r in runs if r.get("service")))
+    table = analysis.build_table(agg, pods_order, rows, header)
     write_atomic(os.path.join(out_dir, "table.md"), table)
 
     plots = {
@@ -186,7 +194,8 @@ def build_report(out_dir, runs, metas, pods_order=None):
 
     L = ["# CloudDetect scaling experiment", ""]
     targets = sorted({m.get("target", {}).get("target", "?") for m in metas})
-    L.append(f"Target(s): {', '.join(targets)}; client location(s): {', '.join(locations) or '—'}; "
+    L.append(f"Target(s): {', '.join(targets)}; service(s): {', '.join(services) or '—'}; "
+             f"client location(s): {', '.join(locations) or '—'}; "
              f"{len(done)} completed run(s) of {len(runs)} recorded.")
     if "local" in targets:
         L += ["", "> **Local emulation** — see *Caveats* below: these are not cluster measurements."]
@@ -211,11 +220,14 @@ def build_report(out_dir, runs, metas, pods_order=None):
                  f"{p.get('confirm_max_attempts')} attempts. The average response time and throughput are those "
                  f"of the stable windows. Request timeout: {p.get('request_timeout') or 'none'}. "
                  f"Repetitions: {p.get('repetitions')}.")
+    timeouts = sorted({float(r.get("request_timeout") or 0) for r in runs})
+    if len(timeouts) > 1:
+        L.append("Request timeouts per row: " + ", ".join(analysis.timeout_label(t) for t in timeouts) + ".")
     L += ["", "## Runs", "",
-          "| loc | pods | rep | ramp fail @ | max users | tries | avg ms | req/s | stable | host CPU | "
+          f"| {header} | pods | rep | ramp fail @ | max users | tries | avg ms | req/s | stable | host CPU | "
           "Locust CPU | pod CPU/quota | throttled | mem peak MiB | OOM | restarts | flags |",
           "|---|---:|---:|---:|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for r in sorted(runs, key=lambda r: (r["location"], int(r["pods"]), int(r["rep"]))):
+    for r in sorted(runs, key=lambda r: (rows.index(labels[id(r)]), int(r["pods"]), int(r["rep"]))):
         flags = []
         if r.get("ramp_censored"):
             flags.append("ramp never failed")
@@ -224,7 +236,7 @@ def build_report(out_dir, runs, metas, pods_order=None):
         if r.get("status") != "done":
             flags.append(r.get("status", "?"))
         tried = r.get("confirm_users_tried") or []
-        L.append(f"| {r['location']} | {r['pods']} | {r['rep']} | {_fmt(r.get('ramp_first_fail_users'))} | "
+        L.append(f"| {labels[id(r)]} | {r['pods']} | {r['rep']} | {_fmt(r.get('ramp_first_fail_users'))} | "
                  f"{_fmt(r.get('max_users'))} | {' → '.join(map(str, tried)) or '—'} | "
                  f"{_fmt(r.get('avg_response_ms'), 0)} | {_fmt(r.get('rps'), 1)} | {_fmt(r.get('confirm_stable'))} | "
                  f"{_pct(r.get('host_cpu_mean'))} | {_fmt(r.get('locust_cpu_cores'), 2)} | "
@@ -244,7 +256,7 @@ def build_report(out_dir, runs, metas, pods_order=None):
         L.append(f"{len(hb)} of {len(done)} completed runs were limited by the host rather than by the pods; "
                  "their cells in Table 1 carry †:")
         for r in hb:
-            L.append(f"- {r['location']}, {r['pods']} pod{'s' if int(r['pods']) != 1 else ''}, rep {r['rep']}: "
+            L.append(f"- {labels[id(r)]}, {r['pods']} pod{'s' if int(r['pods']) != 1 else ''}, rep {r['rep']}: "
                      f"{r.get('host_bound_reason')}")
     else:
         L.append("None detected (host CPU below the threshold and pods not oversubscribed).")
@@ -253,7 +265,8 @@ def build_report(out_dir, runs, metas, pods_order=None):
     for m in metas:
         env = m.get("environment", {})
         tgt = m.get("target", {})
-        L.append(f"### Client location `{m.get('location', '?')}`")
+        L.append(f"### Service `{m.get('service') or tgt.get('service_cmd') or '?'}`, client location "
+                 f"`{m.get('location', '?')}`, {analysis.timeout_label(m.get('procedure', {}).get('request_timeout'))}")
         L.append("")
         rows = [
             ("CPU", f"{env.get('cpu_model')} × {env.get('cpu_count')} logical CPUs"),

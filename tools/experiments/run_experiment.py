@@ -46,23 +46,54 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
 
 import analysis  # noqa: E402
+import devkit  # noqa: E402
 import report  # noqa: E402
 import targets  # noqa: E402
+from devkit import REPO_ROOT, shared_dir  # noqa: E402
 from targets import log  # noqa: E402
 
-REPO_ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 LOCUSTFILE = os.path.join(REPO_ROOT, "tools", "loadtest", "locustfile.py")
 
 
-def shared_dir():
-    return os.environ.get("CLOUDDETECT_SHARED") or os.path.normpath(os.path.join(REPO_ROOT, "..", "shared"))
-
-
 def default_service_cmd():
-    binary = os.environ.get("CLOUDDETECT_BIN") or os.path.join(REPO_ROOT, "build", "clouddetect")
-    return shlex.quote(binary) + " serve --model {model} --port {port} --host 127.0.0.1"
+    return (shlex.quote(devkit.clouddetect_binary())
+            + " serve --model {model} --host 127.0.0.1 --port 0 --port-file {port_file}")
+
+
+def option_value(argv, name, default=None):
+    return next((argv[i + 1] for i, x in enumerate(argv[:-1]) if x == name), default)
+
+
+def check_prerequisites(argv):
+    """Before any work (the plots come last, after minutes of measuring): what this command needs."""
+    if not argv or argv[0] not in ("run", "report"):
+        return  # argparse explains the usage
+    missing = devkit.missing_prerequisites(load_modules=["matplotlib"])
+    if argv[0] == "run":
+        locust_python = shlex.split(option_value(argv, "--locust-cmd", "/usr/bin/python3 -m locust"))[0]
+        missing += devkit.missing_prerequisites(modules=["locust"], python=locust_python)
+        target = option_value(argv, "--target", "")
+        missing += devkit.missing_prerequisites(
+            programs={"local": ["haproxy"], "kubernetes": [option_value(argv, "--kubectl", "kubectl")]}.get(target, []))
+    devkit.require("run_experiment.py", "experiment", missing)
+
+
+def service_name_of(cmd):
+    """A short name for a --service-cmd: its program (`clouddetect`), or for an interpreted script the
+    script's folder (`peer_flask_opencv` for .../peer_flask_opencv/app.py) -- the row label in Table 1."""
+    words = [w for w in shlex.split(cmd) if "=" not in w and not w.startswith("-")]
+    interpreters = ("env", "python", "python3", "sh", "bash", "node", "nice", "setpriv", "taskset")
+    words = [w for w in words if os.path.basename(w) not in interpreters]
+    if not words:
+        return "service"
+    prog = words[0].split("{")[0] or words[0]
+    name = os.path.basename(prog)
+    if name.endswith((".py", ".js", ".sh")):
+        return os.path.basename(os.path.dirname(os.path.abspath(prog)))
+    return name
 
 
 def fmt_dur(s):
@@ -315,7 +346,7 @@ class Experiment:
     # -- the procedure
     def ramp(self, raw_dir, pods):
         a = self.a
-        step = a.ramp_step if a.ramp_step > 0 else pods
+        step = a.ramp_step if a.ramp_step > 0 else pods * a.ramp_step_per_pod
         start = a.ramp_start if a.ramp_start > 0 else step
         spawn = a.ramp_spawn_rate if a.ramp_spawn_rate > 0 else float(step)  # a step spawns within 1 s
         n_steps = max(1, -(-(a.ramp_max_users - start) // step) + 1)
@@ -481,6 +512,7 @@ class Experiment:
                 raw = os.path.join(a.out, "raw", a.location, f"pods{pods}", f"rep{rep}")
                 run = self.store.find(a.location, pods, rep) or {}
                 run.update({"location": a.location, "target": self.target.kind, "pods": pods, "rep": rep,
+                            "service": a.service_name, "request_timeout": a.request_timeout,
                             "raw_dir": os.path.relpath(raw, a.out)})
                 run.setdefault("started_at", now_iso())
                 self.target_ensure_before_phase()
@@ -539,7 +571,9 @@ def parse_args(argv):
     g.add_argument("--warmup-requests", type=int, default=2, help="sequential requests per pod before a run")
     g = r.add_argument_group("ramp (find the first failure)")
     g.add_argument("--ramp-start", type=int, default=0, help="first step's users; 0 = the step size")
-    g.add_argument("--ramp-step", type=int, default=0, help="users added per step; 0 = the pod count")
+    g.add_argument("--ramp-step", type=int, default=0, help="users added per step; 0 = --ramp-step-per-pod × pods")
+    g.add_argument("--ramp-step-per-pod", type=int, default=1,
+                   help="with --ramp-step 0: users added per step per pod (the seed's procedure: 1)")
     g.add_argument("--ramp-step-seconds", type=float, default=10.0)
     g.add_argument("--ramp-spawn-rate", type=float, default=0.0, help="users/s within a step; 0 = the step size (1 s per step)")
     g.add_argument("--ramp-max-users", type=int, default=400)
@@ -571,6 +605,8 @@ def parse_args(argv):
                    help="model folder, substituted for {model}; for kubernetes only described in the report")
     g.add_argument("--service-cmd", default=default_service_cmd(),
                    help="service command template with {port} (and {model}); $CLOUDDETECT_BIN overrides the binary")
+    r.add_argument("--service-name", default="",
+                   help="the service's row label in Table 1 (default: from --service-cmd, or the Deployment)")
     g.add_argument("--pod-cpu", type=float, default=0.5)
     g.add_argument("--pod-memory-mib", type=int, default=512)
     g.add_argument("--no-limits", action="store_true", help="run the replicas without cgroup limits")
@@ -589,11 +625,15 @@ def parse_args(argv):
             ap.error("--target kubernetes needs --url")
         a.out = os.path.abspath(a.out)
         a.images = os.path.abspath(a.images)
+        if not a.service_name:
+            a.service_name = a.deployment if a.target == "kubernetes" else service_name_of(a.service_cmd)
     return a
 
 
 def main(argv=None):
-    a = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    check_prerequisites(argv)
+    a = parse_args(argv)
     if a.cmd == "report":
         runs, metas = report.load_runs(a.folders)
         out = a.out or a.folders[0]
@@ -630,7 +670,7 @@ def main(argv=None):
                                             "confirm_max_seconds", "confirm_max_attempts", "step_down_frac",
                                             "request_timeout", "repetitions")}
     procedure["stable_window_s"] = a.stable_window_seconds
-    procedure["ramp_step"] = a.ramp_step or "pods"
+    procedure["ramp_step"] = a.ramp_step or ("pods" if a.ramp_step_per_pod == 1 else f"{a.ramp_step_per_pod} × pods")
     procedure["ramp_start"] = a.ramp_start or "step"
     procedure["ramp_spawn_rate"] = a.ramp_spawn_rate or "step size per second"
     old = store.data.get("meta") or {}
@@ -640,7 +680,7 @@ def main(argv=None):
         log(f"warning: this folder holds runs from location {old['location']!r}; use one --out per location "
             "and merge with the report subcommand")
     store.data["meta"] = {
-        "location": a.location, "pods": a.pods, "procedure": procedure,
+        "location": a.location, "service": a.service_name, "pods": a.pods, "procedure": procedure,
         "environment": environment_info(a.haproxy), "images": images_info(a.images),
         "model_desc": model_desc(a.model) if a.target == "local" else None, "url": target.url,
         "command": " ".join(shlex.quote(x) for x in [sys.executable] + sys.argv),

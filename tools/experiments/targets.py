@@ -16,10 +16,12 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
-import urllib.error
-import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from devkit import http_status, read_port_file, wait_ready  # noqa: E402
 
 CG_ROOT = "/sys/fs/cgroup"
 POD_PREFIX = "clouddetect-exp"
@@ -33,17 +35,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def http_status(url, timeout=2.0):
-    """HTTP status of a GET, 0 if no answer."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-    except (OSError, ValueError):
-        return 0
 
 
 def pdeathsig_prefix():
@@ -278,8 +269,10 @@ class LocalTarget:
     def url(self):
         return f"http://127.0.0.1:{self.lb_port}"
 
-    def command(self, port):
-        return shlex.split(self.service_cmd.format(port=port, model=self.model, host="127.0.0.1"))
+    def command(self, port, port_file):
+        """The service command for one pod: {port} is a free port chosen here; a service that can bind
+        port 0 and write the port it got to {port_file} (clouddetect serve --port-file) avoids the race."""
+        return shlex.split(self.service_cmd.format(port=port, port_file=port_file, model=self.model, host="127.0.0.1"))
 
     def describe(self):
         return {"target": "local", "service_cmd": self.service_cmd, "model": self.model,
@@ -293,8 +286,12 @@ class LocalTarget:
     def _start_pod(self, index):
         self._seq += 1
         name = f"{POD_PREFIX}-{os.getpid()}-{index}"
-        port = free_port()
-        cmd = self.command(port)
+        port_file = os.path.join(self.workdir, "logs", f"pod-{index}.port")
+        if os.path.exists(port_file):
+            os.remove(port_file)
+        uses_port_file = "{port_file}" in self.service_cmd
+        port = None if uses_port_file else free_port()
+        cmd = self.command(port, port_file)
         cg = None
         if self.limits:
             cg = CgroupPod(name, self.cpu, self.mem_bytes)
@@ -305,8 +302,8 @@ class LocalTarget:
         env = dict(os.environ, POD_NAME=f"local-pod-{index}", NODE_NAME=socket.gethostname(), **self.extra_env)
         proc = subprocess.Popen(full, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=env, start_new_session=True)
-        return {"index": index, "name": name, "port": port, "proc": proc, "cg": cg, "log": logf,
-                "cmd": cmd, "started": time.time()}
+        return {"index": index, "name": name, "port": port, "port_file": port_file if uses_port_file else None,
+                "proc": proc, "cg": cg, "log": logf, "cmd": cmd, "started": time.time()}
 
     def _stop_pod(self, pod):
         p = pod["proc"]
@@ -322,21 +319,13 @@ class LocalTarget:
         pod["log"].close()
 
     def _wait_pod_ready(self, pod, deadline):
-        base = f"http://127.0.0.1:{pod['port']}"
-        while time.time() < deadline:
-            if pod["proc"].poll() is not None:
-                tail = open(pod["log"].name, "rb").read()[-2000:].decode(errors="replace")
-                raise RuntimeError(f"pod {pod['index']} exited with {pod['proc'].returncode}:\n{tail}")
-            s = http_status(base + "/readyz")
-            if s == 200:
-                self.health_path = "/readyz"
-                return
-            if s == 404 and http_status(base + "/healthz") == 200:  # services without /readyz
-                self.health_path = "/healthz"
-                return
-            time.sleep(0.25)
-        raise RuntimeError(f"pod {pod['index']} not ready after {self.ready_timeout:.0f} s "
-                           f"(log: {pod['log'].name})")
+        """Ready: /readyz answers 200 (/healthz for services without /readyz)."""
+        try:
+            if pod["port"] is None:
+                pod["port"] = read_port_file(pod["proc"], pod["port_file"], deadline, pod["log"].name)
+            self.health_path = wait_ready(pod["proc"], f"http://127.0.0.1:{pod['port']}", deadline, pod["log"].name)
+        except RuntimeError as e:
+            raise RuntimeError(f"pod {pod['index']}: {e}") from None
 
     def scale(self, n):
         """Exactly n pods, all ready, and HAProxy balancing over them."""

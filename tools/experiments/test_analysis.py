@@ -184,6 +184,41 @@ def test_table_with_two_locations_and_missing_cells():
     assert rows[5] == "| remote | Avg. Response Time (ms) | — | 100 |"
 
 
+def test_table_with_two_services_and_two_timeouts_has_a_row_per_service_and_timeout():
+    base = {"status": "done", "avg_response_ms": 100.0, "rps": 10.0, "ramp_censored": False, "confirm_stable": True,
+            "location": "master", "rep": 1}
+    runs = [dict(base, service="clouddetect", request_timeout=0, pods=1, max_users=200),
+            dict(base, service="clouddetect", request_timeout=10, pods=1, max_users=150),
+            dict(base, service="peer_flask_opencv", request_timeout=0.0, pods=1, max_users=60),
+            dict(base, service="peer_flask_opencv", request_timeout=10.0, pods=2, max_users=40)]
+    labels, header = analysis.row_labels(runs)
+    assert header == "Service, timeout"
+    assert [labels[id(r)] for r in runs] == ["clouddetect, no timeout", "clouddetect, timeout 10 s",
+                                             "peer_flask_opencv, no timeout", "peer_flask_opencv, timeout 10 s"]
+    rows = analysis.build_table(analysis.aggregate(runs), [1, 2], list(dict.fromkeys(labels.values())),
+                                header).splitlines()
+    assert rows[0] == "| Service, timeout | Metric | 1 pod | 2 pods |"
+    assert rows[2] == "| clouddetect, no timeout | Max Users | 200 | — |"
+    assert rows[8] == "| peer_flask_opencv, timeout 10 s | Max Users | — | 40 |"
+
+
+def test_report_merges_folders_of_two_services(tmp_path):
+    data_ = load_json("results.json")
+    for name, timeout in (("clouddetect", 0), ("peer_flask_opencv", 10)):
+        d = tmp_path / name
+        d.mkdir()
+        meta = dict(data_["meta"], service=name, procedure=dict(data_["meta"]["procedure"], request_timeout=timeout))
+        (d / "results.json").write_text(json.dumps({"meta": meta, "runs": data_["runs"]}))
+    runs, metas = report.load_runs([str(tmp_path / "clouddetect"), str(tmp_path / "peer_flask_opencv")])
+    table = report.build_report(str(tmp_path / "both"), runs, metas, [1, 2])
+    assert table.splitlines()[0] == "| Service, timeout | Metric | 1 pod | 2 pods |"
+    assert [line.split(" | ")[0] for line in table.splitlines()[2:6]] == [
+        "| clouddetect, no timeout", "| clouddetect, no timeout",
+        "| peer_flask_opencv, timeout 10 s", "| peer_flask_opencv, timeout 10 s"]
+    md = (tmp_path / "both" / "report.md").read_text()
+    assert "Service `peer_flask_opencv`" in md and "peer_flask_opencv, timeout 10 s | 2 |" in md
+
+
 def test_scaling_sanity_check():
     mk = lambda p, u: {"status": "done", "location": "x", "pods": p, "rep": 1, "max_users": u}  # noqa: E731
     assert analysis.scaling_monotonic(analysis.aggregate([mk(1, 10), mk(2, 19), mk(4, 30)]), "x")

@@ -2,7 +2,8 @@
 0.5 CPU / 512 MiB cgroups behind HAProxy, the small yolo-fastest-1.1 model, small user steps).
 
 Service under test: $CLOUDDETECT_BIN (path to the clouddetect binary), started as
-    $CLOUDDETECT_BIN serve --model {model} --port {port} --host 127.0.0.1 $CLOUDDETECT_E2E_SERVICE_ARGS
+    $CLOUDDETECT_BIN serve --model {model} --host 127.0.0.1 --port 0 --port-file {port_file} \
+        $CLOUDDETECT_E2E_SERVICE_ARGS
 with CLOUDDETECT_E2E_SERVICE_ARGS defaulting to "--queue 4": a small queue makes each pod answer 503
 beyond 1 worker + 4 waiting requests, so the first failure comes after a few users per pod and scales
 with the pods whatever else runs on the machine. Any other service with the same API can be tested with
@@ -13,7 +14,6 @@ needed by services without a bounded queue, e.g. the Flask peer). Takes about 3-
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,10 +23,11 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
 import analysis  # noqa: E402
+import devkit  # noqa: E402
 
-REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
-SHARED = os.environ.get("CLOUDDETECT_SHARED") or os.path.normpath(os.path.join(REPO, "..", "shared"))
+SHARED = devkit.shared_dir()
 MODEL = os.path.join(SHARED, "models", "yolo-fastest-1.1")
 IMAGES = os.path.join(SHARED, "data", "coco128", "images")
 RUNNER = os.path.join(HERE, "run_experiment.py")
@@ -44,7 +45,7 @@ def service_cmd():
     if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
         pytest.skip(f"CLOUDDETECT_BIN={binary} is not an executable file (build it first)")
     extra = os.environ.get("CLOUDDETECT_E2E_SERVICE_ARGS", "--queue 4")
-    return f"{binary} serve --model {{model}} --port {{port}} --host 127.0.0.1 {extra}"
+    return f"{binary} serve --model {{model}} --host 127.0.0.1 --port 0 --port-file {{port_file}} {extra}"
 
 
 def preconditions():
@@ -52,10 +53,9 @@ def preconditions():
         pytest.skip("needs root for the pods' cgroups")
     if not os.path.isdir("/sys/fs/cgroup/cpu") or not os.path.isdir("/sys/fs/cgroup/memory"):
         pytest.skip("needs cgroup v1 cpu and memory hierarchies")
-    if not shutil.which("haproxy"):
-        pytest.skip("haproxy is not installed (apt-get install haproxy)")
-    if subprocess.run([PY, "-c", "import locust, matplotlib"], capture_output=True).returncode != 0:
-        pytest.skip(f"{PY} lacks locust/matplotlib (apt-get install python3-locust python3-matplotlib)")
+    missing = devkit.missing_prerequisites(programs=["haproxy"], modules=["locust", "matplotlib"], python=PY)
+    if missing:
+        pytest.skip(f"missing {', '.join(missing)} (scripts/deps.sh experiment)")
     if not os.path.isdir(MODEL) or not os.path.isdir(IMAGES):
         pytest.skip(f"model {MODEL} or images {IMAGES} missing (set CLOUDDETECT_SHARED)")
 
@@ -67,7 +67,8 @@ def runner_args(out, cmd):
             "--settle-seconds", "2", "--stable-window-seconds", "4", "--stable-windows", "2",
             "--stable-tolerance", "0.3", "--confirm-max-seconds", "24", "--confirm-max-attempts", "4",
             "--cooldown-seconds", "1", "--progress-interval", "10"]
-    timeout = os.environ.get("CLOUDDETECT_E2E_TIMEOUT", "" if not os.environ.get("CLOUDDETECT_E2E_SERVICE_CMD") else "2")
+    timeout = os.environ.get("CLOUDDETECT_E2E_TIMEOUT",
+                             "" if not os.environ.get("CLOUDDETECT_E2E_SERVICE_CMD") else "2")
     args += ["--request-timeout", timeout or "10"]
     return args
 

@@ -42,25 +42,28 @@ import itertools
 import json
 import logging
 import os
+import sys
 import time
 import uuid
 
-import locust.stats
-from locust import HttpUser, LoadTestShape, events, task
-
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO_ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.dirname(HERE))
+import devkit  # noqa: E402
+
+# Before any work: an interpreter without Locust (e.g. `python3 locustfile.py`, or a python3 other than
+# Debian's) gets one line with the install command instead of a traceback.
+devkit.require("locustfile.py", "experiment", devkit.missing_prerequisites(modules=["locust", "gevent"]))
+
+import locust.stats  # noqa: E402
+from locust import HttpUser, LoadTestShape, events, task  # noqa: E402
+
 IMAGE_EXTENSIONS = ("*.jpg", "*.jpeg", "*.png", "*.JPG", "*.JPEG", "*.PNG")
 
 locust.stats.CSV_STATS_FLUSH_INTERVAL_SEC = float(os.environ.get("LOCUST_CSV_FLUSH_SECONDS", "1"))
 
 
-def shared_dir():
-    return os.environ.get("CLOUDDETECT_SHARED") or os.path.normpath(os.path.join(REPO_ROOT, "..", "shared"))
-
-
 def default_images_dir():
-    return os.path.join(shared_dir(), "data", "coco128", "images")
+    return os.path.join(devkit.shared_dir(), "data", "coco128", "images")
 
 
 def list_images(folder):
