@@ -124,8 +124,8 @@ def ramp_curve(rows):
         dt = cur["t"] - prev["t"]
         if dt <= 0:
             continue
-        lv = levels.setdefault(cur["users"], {"users": cur["users"], "seconds": 0, "requests": 0,
-                                               "sum_ms": 0.0, "failures": 0})
+        lv = levels.setdefault(cur["users"],
+                               {"users": cur["users"], "seconds": 0, "requests": 0, "sum_ms": 0.0, "failures": 0})
         lv["seconds"] += dt
         lv["requests"] += max(n, 0)
         lv["sum_ms"] += _sum_ms(cur) - _sum_ms(prev)

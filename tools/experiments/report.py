@@ -209,7 +209,8 @@ def build_report(out_dir, runs, metas, pods_order=None):
     p = meta.get("procedure", {})
     if p:
         L.append(f"For each pod count: scale and wait for exactly that many ready pods; ramp users "
-                 f"(start: {p.get('ramp_start')}, step: +{p.get('ramp_step')} users every {p.get('ramp_step_seconds')} s, "
+                 f"(start: {p.get('ramp_start')}, step: +{p.get('ramp_step')} users every "
+                 f"{p.get('ramp_step_seconds')} s, "
                  f"spawn rate (users/s): {p.get('ramp_spawn_rate')}, at most {p.get('ramp_max_users')} users or "
                  f"{p.get('ramp_max_seconds')} s) until the first failed request; max users = first failing "
                  f"count − 1; then run that many users, spawned at {p.get('confirm_spawn_rate')}/s, until the "
@@ -292,7 +293,8 @@ def build_report(out_dir, runs, metas, pods_order=None):
     L += ["## Files", "",
           "- `results.json`: every run with its ramp curve, confirmation attempts, Locust commands and raw file paths; "
           "`results.csv`: the same, one row per run.",
-          "- `table.md`: Table 1. `raw/<location>/pods<N>/rep<R>/`: Locust's CSV files, summaries and logs of each phase.",
+          "- `table.md`: Table 1. `raw/<location>/pods<N>/rep<R>/`: Locust's CSV files, summaries and logs of "
+          "each phase.",
           ""]
     write_atomic(os.path.join(out_dir, "report.md"), "\n".join(L))
     return table

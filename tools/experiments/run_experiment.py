@@ -110,6 +110,29 @@ def now_iso():
 # --------------------------------------------------------------------------- environment
 
 
+def locust_version():
+    """Locust's version. A distribution's package may report an empty or 0.0.0 version to Python, so the
+    package manager that owns the module's file is asked first."""
+    import importlib.util
+    from importlib.metadata import version
+
+    spec = importlib.util.find_spec("locust")
+    try:
+        owner = subprocess.run(["dpkg-query", "-S", spec.origin], capture_output=True, text=True, timeout=5)
+        package = owner.stdout.split(":")[0].strip() if owner.returncode == 0 else ""
+        if package:
+            v = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", package], capture_output=True, text=True,
+                               timeout=5).stdout.strip()
+            if v:
+                return v
+    except (AttributeError, OSError, subprocess.SubprocessError):  # no such module, no dpkg
+        pass
+    try:
+        return version("locust")
+    except Exception:  # not installed for this interpreter
+        return None
+
+
 def environment_info(haproxy_bin="haproxy"):
     env = {"hostname": platform.node(), "kernel": platform.release(), "python": platform.python_version(),
            "cpu_count": os.cpu_count()}
@@ -123,19 +146,7 @@ def environment_info(haproxy_bin="haproxy"):
                 env["mem_total_mib"] = int(line.split()[1]) // 1024
     except OSError:
         pass
-    env["locust"] = None
-    try:  # Debian's python3-locust reports an empty/0.0.0 version to Python: ask dpkg first
-        env["locust"] = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "python3-locust"],
-                                       capture_output=True, text=True, timeout=5).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        pass
-    if not env["locust"]:
-        try:
-            from importlib.metadata import version
-
-            env["locust"] = version("locust")
-        except Exception:  # not installed for this interpreter
-            pass
+    env["locust"] = locust_version()
     try:
         out = subprocess.run([haproxy_bin, "-v"], capture_output=True, text=True, timeout=5).stdout
         env["haproxy"] = out.split("\n")[0].split(" - ")[0].replace("HAProxy version ", "")
@@ -145,7 +156,8 @@ def environment_info(haproxy_bin="haproxy"):
 
 
 def images_info(folder):
-    files = sorted({f for e in ("jpg", "jpeg", "png", "JPG", "JPEG", "PNG") for f in glob.glob(os.path.join(folder, "*." + e))})
+    files = sorted({f for e in ("jpg", "jpeg", "png", "JPG", "JPEG", "PNG")
+                    for f in glob.glob(os.path.join(folder, "*." + e))})
     sizes = [os.path.getsize(f) for f in files]
     return {"dir": folder, "count": len(files), "mean_kib": round(sum(sizes) / len(sizes) / 1024, 1) if sizes else None}
 
@@ -312,7 +324,8 @@ class Experiment:
         if os.path.exists(summary_path):
             with open(summary_path) as fh:
                 summary = json.load(fh)
-        failures = analysis.read_failures(prefix + "_failures.csv") or dict((summary or {}).get("failure_reasons") or {})
+        failures = (analysis.read_failures(prefix + "_failures.csv")
+                    or dict((summary or {}).get("failure_reasons") or {}))
         if not rows:
             tail = open(prefix + "_locust.log", "rb").read()[-3000:].decode(errors="replace")
             raise RuntimeError(f"Locust produced no statistics (exit {proc.returncode}); log tail:\n{tail}")
@@ -390,7 +403,8 @@ class Experiment:
             limit = spawn_s + a.settle_seconds + a.confirm_max_seconds
             shape = {"start": u, "step": 0, "seconds": 1, "spawn_rate": a.confirm_spawn_rate, "max_users": u}
             log(f"{self.ctx}: confirm at {u} users (spawn {a.confirm_spawn_rate:g}/s; stable within "
-                f"{a.stable_tolerance:.0%} over {a.stable_windows}×{a.stable_window_seconds:g} s; at most {fmt_dur(limit)})")
+                f"{a.stable_tolerance:.0%} over {a.stable_windows}×{a.stable_window_seconds:g} s; "
+                f"at most {fmt_dur(limit)})")
 
             def watch(rows, u=u):
                 s = analysis.find_stable(rows, u, a.stable_window_seconds, a.stable_windows, a.stable_tolerance,
@@ -477,7 +491,8 @@ class Experiment:
             if need >= ncpu:  # equal: nothing left for Locust, HAProxy and the system
                 over = True
                 reasons.append(f"{pods} pods × {self.target.cpu:g} CPU = {need:g} CPU "
-                               f"{'>' if need > ncpu else '='} {ncpu} host CPUs (oversubscribed with Locust and HAProxy)")
+                               f"{'>' if need > ncpu else '='} {ncpu} host CPUs "
+                               "(oversubscribed with Locust and HAProxy)")
         hc = run.get("host_cpu_mean")
         if hc is not None and hc >= a.host_busy_threshold:
             reasons.append(f"host CPU {100 * hc:.0f}% busy (≥ {100 * a.host_busy_threshold:.0f}%)")
@@ -555,7 +570,8 @@ def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("run", help="measure (resumes from --out)", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    r = sub.add_parser("run", help="measure (resumes from --out)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     r.add_argument("--target", choices=["local", "kubernetes"], required=True)
     r.add_argument("--location", default="master", help="client location label for the table (e.g. master, remote)")
     r.add_argument("--out", default="experiment-results", help="output folder (resumed if it exists)")
@@ -575,7 +591,8 @@ def parse_args(argv):
     g.add_argument("--ramp-step-per-pod", type=int, default=1,
                    help="with --ramp-step 0: users added per step per pod (the seed's procedure: 1)")
     g.add_argument("--ramp-step-seconds", type=float, default=10.0)
-    g.add_argument("--ramp-spawn-rate", type=float, default=0.0, help="users/s within a step; 0 = the step size (1 s per step)")
+    g.add_argument("--ramp-spawn-rate", type=float, default=0.0,
+                   help="users/s within a step; 0 = the step size (1 s per step)")
     g.add_argument("--ramp-max-users", type=int, default=400)
     g.add_argument("--ramp-max-seconds", type=float, default=900.0, help="time limit of one ramp")
     g = r.add_argument_group("confirmation (100%% success, stable response time)")

@@ -472,8 +472,8 @@ class KubernetesTarget:
                  scale_script="", ready_timeout=300.0):
         self.url = url.rstrip("/")
         self.deployment, self.namespace = deployment, namespace
-        self.kubectl = [kubectl] + (["--context", context] if context else []) + \
-                       (["--kubeconfig", kubeconfig] if kubeconfig else [])
+        self.kubectl = ([kubectl] + (["--context", context] if context else [])
+                        + (["--kubeconfig", kubeconfig] if kubeconfig else []))
         self.kubeconfig, self.context = kubeconfig, context
         self.scale_script = scale_script
         self.ready_timeout = ready_timeout

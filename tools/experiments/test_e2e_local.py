@@ -9,7 +9,7 @@ beyond 1 worker + 4 waiting requests, so the first failure comes after a few use
 with the pods whatever else runs on the machine. Any other service with the same API can be tested with
 CLOUDDETECT_E2E_SERVICE_CMD (a --service-cmd template) and CLOUDDETECT_E2E_TIMEOUT (request timeout in s,
 needed by services without a bounded queue, e.g. the Flask peer). Takes about 3-5 minutes; needs root
-(cgroups), haproxy and Debian's python3-locust.
+(cgroups) and what scripts/deps.sh experiment installs (Locust, HAProxy, Matplotlib).
 """
 
 import json

@@ -80,6 +80,6 @@ def test_scale_uses_the_cluster_script_when_present(tmp_path, monkeypatch):
     t = targets.KubernetesTarget("http://127.0.0.1:30080", "cd", "ns2", kubectl=str(kubectl),
                                  scale_script=str(script), ready_timeout=30)
     t.scale(1)
-    assert (tmp_path / "script.args").read_text().split() == ["--replicas", "1", "--namespace", "ns2",
-                                                               "--deployment", "cd", "--timeout", "30"]
+    assert (tmp_path / "script.args").read_text().split() == [
+        "--replicas", "1", "--namespace", "ns2", "--deployment", "cd", "--timeout", "30"]
     assert "scale" not in (tmp_path / "calls.log").read_text()
