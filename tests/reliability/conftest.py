@@ -5,9 +5,14 @@ Env: CLOUDDETECT_BIN, CLOUDDETECT_SHARED (as tests/service), RELIABILITY_OUT (re
 default /tmp/clouddetect-reliability), RELIABILITY_SOAK_SECONDS (default 60).
 Only 127.0.0.1 is ever contacted.
 """
-import base64, importlib.util, json, os, re, resource, socket, subprocess, time, uuid
+import importlib.util
+import json
+import os
+import re
+import resource
+import socket
+import time
 
-import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 _spec = importlib.util.spec_from_file_location(
@@ -130,7 +135,8 @@ def http_request(method, target, body=b"", headers=None, version="HTTP/1.1"):
         h["Content-Type"] = "application/json"
         h["Content-Length"] = str(len(body))
     h.update(headers or {})
-    head = "%s %s %s\r\n" % (method, target, version) + "".join("%s: %s\r\n" % kv for kv in h.items() if kv[1] is not None)
+    head = "%s %s %s\r\n" % (method, target, version) + "".join(
+        "%s: %s\r\n" % kv for kv in h.items() if kv[1] is not None)
     return head.encode("latin-1") + b"\r\n" + body
 
 

@@ -4,10 +4,17 @@ each one the service must still answer a good detection request with 200.
 Expected answers (see RELIABILITY.md for the reasoning):
   400 bad JSON / wrong or missing field / bad base64 / malformed HTTP; 413 body or pixels over the
   limit; 415 not JSON; 422 bytes that are not a decodable JPEG or PNG (GIF, BMP, TIFF and WebP are
-  refused: the service decodes JPEG and PNG only); 404/405 route/method; 431 headers over 16 KiB; None = no HTTP answer, the connection
-  is closed (incomplete request, or a client that is too slow).
+  refused: the service decodes JPEG and PNG only); 404/405 route/method; 431 headers over 16 KiB; None = no HTTP
+  answer, the connection is closed (incomplete request, or a client that is too slow).
 """
-import base64, io, json, os, socket, struct, time, zlib
+import base64
+import io
+import json
+import os
+import socket
+import struct
+import time
+import zlib
 
 import cv2
 import numpy as np
@@ -161,10 +168,14 @@ CASES = [
     ("b64_bad_length", post(json.dumps({"id": "bl", "image": b64(JPEG)[:-3]}).encode()), [400], "bl"),
     ("b64_url_safe_alphabet", post(json.dumps({"id": "us", "image": base64.urlsafe_b64encode(JPEG).decode()}).encode()),
      [400], "us"),
-    ("b64_with_line_breaks", post(json.dumps({"id": "lb", "image": base64.encodebytes(JPEG).decode()}).encode()), [200], "lb"),
-    ("b64_data_url_jpeg", post(json.dumps({"id": "du", "image": "data:image/jpeg;base64," + b64(JPEG)}).encode()), [200], "du"),
-    ("b64_data_url_not_base64", post(json.dumps({"id": "dn", "image": "data:image/png," + b64(PNG)}).encode()), [400], "dn"),
-    ("b64_data_url_text_type", post(json.dumps({"id": "dt", "image": "data:text/plain;base64," + b64(b"hello")}).encode()),
+    ("b64_with_line_breaks", post(json.dumps({"id": "lb", "image": base64.encodebytes(JPEG).decode()}).encode()),
+     [200], "lb"),
+    ("b64_data_url_jpeg", post(json.dumps({"id": "du", "image": "data:image/jpeg;base64," + b64(JPEG)}).encode()),
+     [200], "du"),
+    ("b64_data_url_not_base64", post(json.dumps({"id": "dn", "image": "data:image/png," + b64(PNG)}).encode()),
+     [400], "dn"),
+    ("b64_data_url_text_type",
+     post(json.dumps({"id": "dt", "image": "data:text/plain;base64," + b64(b"hello")}).encode()),
      [422], "dt"),
     # --- image content ---
     ("img_text_not_image", post(detect_json("tx", b"this is plain text, not a picture")), [422], "tx"),
@@ -181,7 +192,8 @@ CASES = [
     ("img_1x1_jpeg", post(detect_json("j1", _enc(".jpg", np.full((1, 1, 3), 128, np.uint8)))), [200], "j1"),
     ("img_1x1_png", post(detect_json("p1", _enc(".png", np.zeros((1, 1, 3), np.uint8)))), [200], "p1"),
     ("img_16bit_png", post(detect_json("16", _enc(".png", _photo().astype(np.uint16) * 257))), [200], "16"),
-    ("img_grayscale_png", post(detect_json("gr", _enc(".png", cv2.cvtColor(_photo(), cv2.COLOR_BGR2GRAY)))), [200], "gr"),
+    ("img_grayscale_png", post(detect_json("gr", _enc(".png", cv2.cvtColor(_photo(), cv2.COLOR_BGR2GRAY)))),
+     [200], "gr"),
     ("img_cmyk_jpeg", post(detect_json("cm", _pil("CMYK", "JPEG"))), [200], "cm"),
     ("img_palette_png", post(detect_json("pa", _pil("P", "PNG"))), [200], "pa"),
     ("img_rgba_png", post(detect_json("al", _enc(".png", cv2.cvtColor(_photo(), cv2.COLOR_BGR2BGRA)))), [200], "al"),
@@ -195,18 +207,25 @@ CASES = [
     ("http_content_length_over_limit_no_body", http_request("POST", "/api/object_detection", b"",
                                                             {"Content-Length": str(10 ** 12)}), [413], "-"),
     ("http_content_type_text", post(good_body(id="ct"), {"Content-Type": "text/plain"}), [415], "-"),
-    ("http_content_type_form", post(good_body(id="cf"), {"Content-Type": "application/x-www-form-urlencoded"}), [415], "-"),
+    ("http_content_type_form", post(good_body(id="cf"), {"Content-Type": "application/x-www-form-urlencoded"}),
+     [415], "-"),
     ("http_content_type_absent_ok", post(good_body(id="na"), {"Content-Type": None}), [200], "na"),
-    ("http_content_type_charset_ok", post(good_body(id="cs"), {"Content-Type": "application/json; charset=utf-8"}), [200], "cs"),
+    ("http_content_type_charset_ok", post(good_body(id="cs"), {"Content-Type": "application/json; charset=utf-8"}),
+     [200], "cs"),
     ("http_content_length_shorter", http_request("POST", "/api/object_detection", good_body(id="sh"),
                                                  {"Content-Length": "100"}), [400], "-"),
-    ("http_content_length_negative", http_request("POST", "/api/object_detection", b"{}", {"Content-Length": "-5"}), [400], "-"),
-    ("http_content_length_not_number", http_request("POST", "/api/object_detection", b"{}", {"Content-Length": "abc"}), [400], "-"),
-    ("http_two_content_lengths", http_request("POST", "/api/object_detection", b"{}", {"Content-Length": "2, 5"}), [400], "-"),
+    ("http_content_length_negative", http_request("POST", "/api/object_detection", b"{}", {"Content-Length": "-5"}),
+     [400], "-"),
+    ("http_content_length_not_number", http_request("POST", "/api/object_detection", b"{}", {"Content-Length": "abc"}),
+     [400], "-"),
+    ("http_two_content_lengths", http_request("POST", "/api/object_detection", b"{}", {"Content-Length": "2, 5"}),
+     [400], "-"),
     ("http_chunked_good", chunked(good_body(id="ch")), [200], "ch"),
     ("http_chunked_bad_size", chunked(good_body(id="cb"), bad=True), [400], "-"),
-    ("http_chunked_over_limit", chunked(b'{"id":"co","image":"' + b"A" * (MAX_BODY + 10) + b'"}', chunk=65536), [413], "-"),
-    ("http_chunked_and_content_length", chunked(good_body(id="cc")).replace(b"Host: x\r\n", b"Host: x\r\nContent-Length: 10\r\n"),
+    ("http_chunked_over_limit", chunked(b'{"id":"co","image":"' + b"A" * (MAX_BODY + 10) + b'"}', chunk=65536),
+     [413], "-"),
+    ("http_chunked_and_content_length",
+     chunked(good_body(id="cc")).replace(b"Host: x\r\n", b"Host: x\r\nContent-Length: 10\r\n"),
      [400], "-"),
     ("http_header_20k", big_header(20_000), [431], "-"),
     ("http_many_headers_600", many_headers(600), [431], "-"),

@@ -1,7 +1,12 @@
 """Overload: with a small --queue, the 503 + Retry-After answer comes within milliseconds and is the
 only kind of refusal; a client that disconnects while its request is queued frees its slot at once
 and its detection is never run."""
-import http.client, json, os, socket, threading, time
+import http.client
+import json
+import os
+import socket
+import threading
+import time
 
 import cv2
 import pytest
@@ -84,9 +89,12 @@ def test_503_at_saturation_is_fast_and_the_only_refusal(server):
     ans503 = [r[4] * 1000 for r in busy]  # request fully sent -> response headers received
     lat200 = [r[1] * 1000 for r in ok]
     # Server view: the request log's duration_ms (first byte of the request -> response written).
-    srv503 = [json.loads(l)["duration_ms"] for l in server.logs().splitlines()
-              if l.startswith("{") and '"status":503' in l and '"path":"/api/object_detection"' in l]
-    r1 = lambda v: round(v, 1) if v is not None else None
+    srv503 = [json.loads(line)["duration_ms"] for line in server.logs().splitlines()
+              if line.startswith("{") and '"status":503' in line and '"path":"/api/object_detection"' in line]
+
+    def r1(v):
+        return round(v, 1) if v is not None else None
+
     record = {"clients": CLIENTS, "queue": 2, "seconds": LOAD_SECONDS, "body_bytes": len(body), "ok": len(ok),
               "rejected_503": len(busy), "other": len(other),
               "answer_p50_503_ms": r1(percentile(ans503, 50)), "answer_p99_503_ms": r1(percentile(ans503, 99)),
@@ -127,7 +135,8 @@ def test_client_gone_while_queued_frees_its_slot_and_is_skipped(server):
     gone0 = server.metric("clouddetect_rejected_total", 'reason="client_gone"')
     infer0 = server.metric("clouddetect_inference_duration_seconds_count")
     blocker_body = big_body("blocker")
-    small = {i: http_request("POST", "/api/object_detection", good_body(id=i)) for i in ("gone0", "gone1", "refused", "late")}
+    small = {i: http_request("POST", "/api/object_detection", good_body(id=i))
+             for i in ("gone0", "gone1", "refused", "late")}
     blockers = [_send_only(server.port, http_request("POST", "/api/object_detection", blocker_body))]
     assert _wait(lambda: server.metric("clouddetect_workers_busy") >= 1, 10)
     quitters = [_send_only(server.port, small["gone%d" % i]) for i in range(2)]

@@ -1,10 +1,11 @@
 """Security: the optional API key (flag and environment variable), probes stay open, no route
 serves files from disk, HEAD and TRACE are handled sanely."""
-import json, os, subprocess
+import json
+import os
 
 import pytest
 
-from conftest import (Server, assert_still_serving, good_body, http_request, image_payload, parse_responses,
+from conftest import (Server, assert_still_serving, http_request, image_payload, parse_responses,
                       raw_exchange)
 
 KEY = "s3cr3t-key-0123456789"
@@ -98,7 +99,8 @@ def test_head_is_get_without_a_body(server):
     # Two pipelined HEADs then a GET on one connection: if a HEAD answer carried a body, the
     # next answer would be misread.
     reqs = (http_request("HEAD", "/healthz") + http_request("HEAD", "/nothing") +
-            http_request("HEAD", "/api/object_detection") + http_request("GET", "/healthz", headers={"Connection": "close"}))
+            http_request("HEAD", "/api/object_detection")
+            + http_request("GET", "/healthz", headers={"Connection": "close"}))
     raw = raw_exchange(server.port, reqs, timeout=5)
     # Parse by hand: HEAD answers have Content-Length but no body.
     parts = raw.split(b"HTTP/1.1 ")
@@ -108,7 +110,7 @@ def test_head_is_get_without_a_body(server):
     assert head_ok.endswith(b"\r\n\r\n"), "HEAD answer must have no body"
     assert b"Content-Length: 15" in head_ok  # that of GET /healthz's {"status":"ok"}
     assert raw.endswith(b'{"status":"ok"}')
-    allow = [l for l in parts[3].split(b"\r\n") if l.lower().startswith(b"allow:")]
+    allow = [line for line in parts[3].split(b"\r\n") if line.lower().startswith(b"allow:")]
     assert allow == [b"Allow: POST"]
 
 

@@ -7,9 +7,12 @@ What counts (documented in RELIABILITY.md):
 - failure: anything else - a reset or closed connection, a timeout, any other status, a wrong body.
 Expected: /readyz 503 within milliseconds of SIGTERM, zero failures, exit code 0 within drain + 5 s.
 """
-import http.client, json, signal, socket, threading, time
+import http.client
+import json
+import signal
+import threading
+import time
 
-import pytest
 
 from conftest import HOST, Server, good_body, write_result
 

@@ -2,11 +2,19 @@
 RELIABILITY_SOAK_SECONDS (default 60; 600 for the benchmark). RSS is sampled every second; after the
 warm-up (the first 20 %, at least 10 s) it must grow less than 5 %; the only errors allowed are the
 designed 503s. Writes soak_rss.csv and soak_rss.png into RELIABILITY_OUT."""
-import csv, glob, http.client, json, os, shutil, subprocess, threading, time, uuid
+import csv
+import glob
+import http.client
+import json
+import os
+import subprocess
+import threading
+import time
+import uuid
 
 import pytest
 
-from conftest import HOST, IMAGES, OUT, SHARED, Server, good_body, write_result
+from conftest import HOST, IMAGES, OUT, SHARED, Server, write_result
 
 SECONDS = float(os.environ.get("RELIABILITY_SOAK_SECONDS", "60"))
 CLIENTS = int(os.environ.get("RELIABILITY_SOAK_CLIENTS", "8"))

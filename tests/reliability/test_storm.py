@@ -2,7 +2,11 @@
 idle) are held while detection requests are still served; then every one of them still works.
 The server is started with a soft fd limit of 1024 (a common default) to prove it raises its own
 limit; connections beyond --max-connections get an immediate 503."""
-import json, os, resource, socket, time
+import json
+import os
+import resource
+import socket
+import time
 
 import pytest
 

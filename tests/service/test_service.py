@@ -1,15 +1,19 @@
 """The live service on real images: the API's shape, every error status, and that it keeps serving."""
-import base64, concurrent.futures, io, json, os, socket, struct, zlib
+import base64
+import concurrent.futures
+import json
+import os
+import struct
+import zlib
 
 import cv2
-import numpy as np
 import pytest
 
 from conftest import IMAGES, SHARED, Service, image_payload
 
 
 def labels_of(name):
-    names = [l.strip() for l in open(os.path.join(SHARED, "models", "yolo-fastest-1.1", "coco.names")) if l.strip()]
+    names = [n.strip() for n in open(os.path.join(SHARED, "models", "yolo-fastest-1.1", "coco.names")) if n.strip()]
     path = os.path.join(SHARED, "data", "coco128", "labels", name.replace(".jpg", ".txt"))
     return {names[int(line.split()[0])] for line in open(path)}
 
@@ -99,6 +103,7 @@ def test_truncated_jpeg_is_unprocessable(service):
 def test_too_many_pixels_is_refused_from_the_header(service):
     # A valid PNG whose header declares 30000 x 30000 pixels (a decompression bomb's shape).
     raw = zlib.compress(b"\x00" * 31)
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
     png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)) + \
@@ -141,7 +146,7 @@ def test_request_log_names_id_status_and_host(service):
     service.detect(image_payload(id="logged-id"))
     import time
     for _ in range(50):  # the line is written just after the response is sent
-        lines = [json.loads(l) for l in service.logs().splitlines() if '"logged-id"' in l]
+        lines = [json.loads(line) for line in service.logs().splitlines() if '"logged-id"' in line]
         if lines:
             break
         time.sleep(0.05)
