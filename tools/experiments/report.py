@@ -162,8 +162,12 @@ LOCAL_CAVEATS = """This is an **emulation** of a cluster on one machine, not a c
   kube-proxy, `http` mode per request). It runs outside the pods and uses host CPU, as kube-proxy would not.
 - Locust runs on the same machine: the `master` client location of a real cluster, with no network between
   client and pods. Its CPU, HAProxy's and every pod's compete for the same cores.
-- N pods × 0.5 CPU beyond the host's CPU count (or host CPU near 100%) means the **host**, not the pods'
-  limits, is the bottleneck: such cells are marked † and their numbers say nothing about the cluster."""
+- Each pod, HAProxy and Locust run in their own session; with kernel autogroups every session weighs the same
+  whatever its nice value, so the runner gives these sessions a higher weight (`--session-nice`, the emulation of
+  a Guaranteed pod's CPU shares) so that on a shared machine the quota, not the neighbours, limits a pod.
+- N pods × 0.5 CPU reaching the host's CPU count, pods held below 80% of their quota while the host was busy, or
+  Locust near one full core mean the **host**, not the pods' limits, is the bottleneck: such cells are marked †
+  and their numbers say nothing about the cluster."""
 
 
 def build_report(out_dir, runs, metas, pods_order=None):

@@ -43,6 +43,32 @@ def pdeathsig_prefix():
     return [p, "--pdeathsig", "KILL", "--"] if p else []
 
 
+def boost_session(pid, nice):
+    """Gives the session of `pid` the CPU weight of `nice` (<0: more); True if the kernel took it.
+
+    With kernel autogroups (/proc/sys/kernel/sched_autogroup_enabled = 1) every session gets the same CPU weight
+    whatever the nice values of its processes: on a machine shared with other people's builds, each in its own
+    session, a pod would get 1/(busy sessions) of the CPU instead of its quota. In Kubernetes a pod whose CPU
+    request equals its limit has guaranteed CPU shares; the emulation gives the session of each pod (and of
+    HAProxy and Locust, which stand in for other machines) a higher weight so that the quota, not the neighbours,
+    limits it. The quota still caps it."""
+    if not nice:
+        return False
+    try:
+        with open(f"/proc/{pid}/autogroup", "w") as fh:
+            fh.write(str(nice))
+        return True
+    except OSError:  # no autogroups, or not root
+        return False
+
+
+def session_shares(nice):
+    """cpu.shares of a pod cgroup with the weight of an autogroup of that nice (the kernel's weight table grows
+    1.25x per nice step from 1024 at 0). Autogroups only apply to tasks in the root cgroup: a pod's cgroup
+    competes with the root's autogroups by its cpu.shares instead."""
+    return int(1024 * 1.25 ** -nice) if nice else None
+
+
 # --------------------------------------------------------------------------- host CPU
 
 
@@ -122,7 +148,7 @@ class CgroupPod:
 
     CONTROLLERS = ("cpu", "cpuacct", "memory")
 
-    def __init__(self, name, cpu=0.5, mem_bytes=512 << 20, period_us=100000):
+    def __init__(self, name, cpu=0.5, mem_bytes=512 << 20, period_us=100000, shares=None):
         self.name = name
         self.dirs = {}
         for c in self.CONTROLLERS:
@@ -139,6 +165,8 @@ class CgroupPod:
             os.makedirs(d, exist_ok=True)
         self._w("cpu", "cpu.cfs_period_us", period_us)
         self._w("cpu", "cpu.cfs_quota_us", int(cpu * period_us))
+        if shares:
+            self._w("cpu", "cpu.shares", shares)
         self._w("memory", "memory.limit_in_bytes", mem_bytes)
         try:
             self._w("memory", "memory.memsw.limit_in_bytes", mem_bytes)
@@ -249,7 +277,7 @@ class LocalTarget:
     kind = "local"
 
     def __init__(self, service_cmd, workdir, model="", cpu=0.5, mem_bytes=512 << 20, lb_mode="tcp",
-                 lb_port=0, limits=True, ready_timeout=180.0, haproxy="haproxy", extra_env=None):
+                 lb_port=0, limits=True, ready_timeout=180.0, haproxy="haproxy", extra_env=None, session_nice=-10):
         self.service_cmd = service_cmd
         self.model = model
         self.workdir = workdir
@@ -258,6 +286,8 @@ class LocalTarget:
         self.ready_timeout = ready_timeout
         self.haproxy_bin = haproxy
         self.extra_env = dict(extra_env or {})
+        self.session_nice = session_nice
+        self.boosted = False
         self.pods = []  # dicts: name, port, proc, cg, log, restarts
         self.lb = None
         self.health_path = "/readyz"
@@ -280,6 +310,8 @@ class LocalTarget:
                 "pod_memory_mib": self.mem_bytes >> 20 if self.limits else None,
                 "limits": "cgroup v1 (CFS quota + memory limit)" if self.limits else "none (--no-limits)",
                 "load_balancer": f"HAProxy {self.lb_mode} round-robin on 127.0.0.1:{self.lb_port}",
+                "session_nice": (f"{self.session_nice} (pods, HAProxy and Locust in autogroups of that weight)"
+                                 if self.boosted else "not applied"),
                 "health_path": self.health_path}
 
     # -- pods
@@ -294,7 +326,7 @@ class LocalTarget:
         cmd = self.command(port, port_file)
         cg = None
         if self.limits:
-            cg = CgroupPod(name, self.cpu, self.mem_bytes)
+            cg = CgroupPod(name, self.cpu, self.mem_bytes, shares=session_shares(self.session_nice))
             full = cg.wrap(pdeathsig_prefix() + cmd)
         else:
             full = pdeathsig_prefix() + cmd
@@ -302,6 +334,7 @@ class LocalTarget:
         env = dict(os.environ, POD_NAME=f"local-pod-{index}", NODE_NAME=socket.gethostname(), **self.extra_env)
         proc = subprocess.Popen(full, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=env, start_new_session=True)
+        self.boosted = boost_session(proc.pid, self.session_nice)
         return {"index": index, "name": name, "port": port, "port_file": port_file if uses_port_file else None,
                 "proc": proc, "cg": cg, "log": logf, "cmd": cmd, "started": time.time()}
 
@@ -372,6 +405,7 @@ class LocalTarget:
         logf = open(os.path.join(self.workdir, "logs", "haproxy.log"), "ab")
         self.lb = subprocess.Popen(pdeathsig_prefix() + [self.haproxy_bin, "-db", "-f", path], stdout=logf,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        boost_session(self.lb.pid, self.session_nice)
         self.lb_log = logf
 
     def _wait_lb(self, n, deadline):
