@@ -90,12 +90,18 @@ def plot_users_vs_response(runs, path, pods_order):
     keys = sorted(series, key=lambda k: (k[0], pods_order.index(k[1]) if k[1] in pods_order else k[1]))
     locs = sorted({k[0] for k in keys})
     styles = ["-", "--", ":", "-."]
+    pods_seen = sorted({k[1] for k in keys})
     for i, key in enumerate(keys):
         pts = sorted(series[key].items())
         xs = [u for u, _ in pts]
         ys = [s / n for _, (s, n) in pts]
-        ci = (pods_order.index(key[1]) if key[1] in pods_order else i) / max(1, len(pods_order) - 1 or 1)
-        ax.plot(xs, ys, styles[locs.index(key[0]) % 4], marker="o", ms=3, color=cmap(min(ci, 1.0) * 0.85),
+        if len(locs) > 1:  # rows compared (services, timeouts): a colour per row, a line style per pod count
+            color = plt.get_cmap("tab10")(locs.index(key[0]) % 10)
+            style = styles[pods_seen.index(key[1]) % 4]
+        else:
+            ci = (pods_order.index(key[1]) if key[1] in pods_order else i) / max(1, len(pods_order) - 1 or 1)
+            color, style = cmap(min(ci, 1.0) * 0.85), "-"
+        ax.plot(xs, ys, style, marker="o", ms=3, color=color,
                 label=f"{key[1]} pod{'s' if key[1] != 1 else ''} ({key[0]})")
     ax.set_xlabel("concurrent users (ramp)")
     ax.set_ylabel("average response time (ms)")

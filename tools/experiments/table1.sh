@@ -22,7 +22,7 @@ runner="/usr/bin/python3 $here/run_experiment.py"
 
 if [ "$what" = report ]; then
   set --
-  for dir in "$out"/flask-* "$out"/clouddetect-*; do [ -f "$dir/results.json" ] && set -- "$@" "$dir"; done
+  for dir in "$out"/clouddetect-* "$out"/flask-*; do [ -f "$dir/results.json" ] && set -- "$@" "$dir"; done
   exec $runner report "$@" --out "$out/both"
 fi
 
