@@ -22,7 +22,7 @@ experiment_pkgs=(python3 python3-locust python3-matplotlib python3-munkres pytho
   python3-flask python3-opencv)
 docker_pkgs=(docker.io debootstrap)
 test_only_pkgs=(libgtest-dev libgmock-dev python3-pytest python3-yaml python3-jsonschema
-  clang clang-format libclang-rt-14-dev shellcheck chromium libxnnpack-dev libpthreadpool-dev libcpuinfo-dev)
+  clang clang-format libclang-rt-14-dev shellcheck flake8 chromium libxnnpack-dev libpthreadpool-dev libcpuinfo-dev)
 
 usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
