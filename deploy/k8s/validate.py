@@ -47,9 +47,10 @@ def check(condition: bool, message: str) -> None:
 # ---- inputs ---------------------------------------------------------------------------------
 
 def schema_dir() -> Path:
-    shared = Path(os.environ.get("CLOUDDETECT_SHARED", REPO.parent / "shared"))
-    if not shared.is_absolute():
-        shared = REPO / shared
+    sys.path.insert(0, str(REPO / "tools"))
+    from devkit import shared_dir  # the one rule for $CLOUDDETECT_SHARED and its default
+
+    shared = Path(shared_dir()).resolve()
     return shared / "k8s-schemas" / K8S_VERSION
 
 

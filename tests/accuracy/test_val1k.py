@@ -4,12 +4,16 @@ the difference printed beside it. `clouddetect bench` scores both on the same im
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SHARED = os.environ.get("CLOUDDETECT_SHARED", os.path.join(REPO, "..", "shared"))
-BINARY = os.environ.get("CLOUDDETECT_BIN", os.path.join(REPO, "build", "clouddetect"))
+sys.path.insert(0, os.path.join(REPO, "tools"))
+from devkit import clouddetect_binary, shared_dir  # noqa: E402
+
+SHARED = shared_dir()
+BINARY = clouddetect_binary()
 DATASET = os.path.join(SHARED, "data", "coco-val1k")
 
 pytestmark = pytest.mark.slow

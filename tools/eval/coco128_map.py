@@ -22,7 +22,10 @@ import cv2
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SHARED = os.environ.get("CLOUDDETECT_SHARED", os.path.join(REPO, "..", "shared"))
+sys.path.insert(0, os.path.join(REPO, "tools"))
+from devkit import shared_dir  # noqa: E402
+
+SHARED = shared_dir()
 
 
 def load_labels(images):
