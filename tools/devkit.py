@@ -217,16 +217,11 @@ class ClouddetectService(Service):
     `options` go to Service."""
 
     def __init__(self, *serve_args, model, binary=None, prefix=(), **options):
-        # Until `serve --port-file` is on main: a free port chosen here (no log scraping; a rare race).
-        port = free_port()
-        argv = [*prefix, binary or clouddetect_binary(), "serve", "--model", model, "--host", LOOPBACK, "--port",
-                str(port), *serve_args]
-        super().__init__(argv, port=port, **options)
-
-
-def free_port():
-    import socket
-
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
+        folder = tempfile.mkdtemp(prefix="clouddetect-port-")
+        port_file = os.path.join(folder, "port")
+        argv = [*prefix, binary or clouddetect_binary(), "serve", "--model", model, "--host", LOOPBACK, "--port", "0",
+                "--port-file", port_file, *serve_args]
+        try:
+            super().__init__(argv, port_file=port_file, **options)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)

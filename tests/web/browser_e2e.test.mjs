@@ -30,26 +30,36 @@ let profileDir;
 let scratch;      // temp folder for test files
 const pageErrors = [];
 
+// The port comes from --port-file (written atomically once listening), never from the log; the same
+// start-and-wait as tools/devkit.py, which the Python tests and tools use.
 function startServer() {
   return new Promise((resolve, reject) => {
+    const portFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'clouddetect-port-')), 'port');
     const args = ['serve', '--model', path.join(SHARED, 'models', 'yolo-fastest-1.1'),
-      '--host', '127.0.0.1', '--port', '0', '--workers', '1', '--log-format', 'text',
+      '--host', '127.0.0.1', '--port', '0', '--port-file', portFile, '--workers', '1', '--log-format', 'text',
       '--max-body-bytes', String(MAX_BODY)];
     const proc = spawn(BINARY, args, { env: { ...process.env, POD_NAME: POD }, stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '';
-    const timer = setTimeout(() => reject(new Error(`server did not listen:\n${log}`)), TIMEOUT_MS);
-    const onData = (chunk) => {
-      log += chunk;
-      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(log);
-      if (m && !proc.port) {
-        proc.port = Number(m[1]);
-        clearTimeout(timer);
+    const collect = (chunk) => { log += chunk; };
+    proc.stdout.on('data', collect);
+    proc.stderr.on('data', collect);
+    const deadline = Date.now() + TIMEOUT_MS;
+    const poll = setInterval(() => {
+      const text = fs.existsSync(portFile) ? fs.readFileSync(portFile, 'utf8').trim() : '';
+      if (text) {
+        clearInterval(poll);
+        fs.rmSync(path.dirname(portFile), { recursive: true, force: true });
+        proc.port = Number(text);
         resolve({ proc, port: proc.port, base: `http://127.0.0.1:${proc.port}`, log: () => log });
+      } else if (Date.now() > deadline) {
+        clearInterval(poll);
+        reject(new Error(`server wrote no port to ${portFile}:\n${log}`));
       }
-    };
-    proc.stdout.on('data', onData);
-    proc.stderr.on('data', onData);
-    proc.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${log}`)));
+    }, 50);
+    proc.on('exit', (code) => {
+      clearInterval(poll);
+      reject(new Error(`server exited with ${code}:\n${log}`));
+    });
   });
 }
 

@@ -60,7 +60,7 @@ LOCUSTFILE = os.path.join(REPO_ROOT, "tools", "loadtest", "locustfile.py")
 
 def default_service_cmd():
     return (shlex.quote(devkit.clouddetect_binary())
-            + " serve --model {model} --host 127.0.0.1 --port {port}")
+            + " serve --model {model} --host 127.0.0.1 --port 0 --port-file {port_file}")
 
 
 def option_value(argv, name, default=None):

@@ -41,7 +41,7 @@ case $what in
     cmd="$cmd /usr/bin/python3 $shared/bench/peer_flask_opencv/app.py"
     name=peer_flask_opencv ;;
   clouddetect)
-    cmd="$bin serve --model {model} --host 127.0.0.1 --port {port} --backend native --precision fp32"
+    cmd="$bin serve --model {model} --host 127.0.0.1 --port 0 --port-file {port_file} --backend native --precision fp32"
     cmd="$cmd --conf 0.5 --nms 0.45"
     name=clouddetect ;;
   *) echo "table1.sh: unknown service '$what' (flask, clouddetect or report)" >&2; exit 2 ;;

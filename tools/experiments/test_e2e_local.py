@@ -45,7 +45,7 @@ def service_cmd():
     if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
         pytest.skip(f"CLOUDDETECT_BIN={binary} is not an executable file (build it first)")
     extra = os.environ.get("CLOUDDETECT_E2E_SERVICE_ARGS", "--queue 4")
-    return f"{binary} serve --model {{model}} --host 127.0.0.1 --port {{port}} {extra}"
+    return f"{binary} serve --model {{model}} --host 127.0.0.1 --port 0 --port-file {{port_file}} {extra}"
 
 
 def preconditions():
