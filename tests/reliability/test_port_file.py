@@ -1,6 +1,9 @@
 """`serve --port 0 --port-file PATH`: the bound port appears in PATH (written whole, by rename) as soon
 as the server listens, so tools find the port without reading the log."""
-import http.client, os, subprocess, time
+import http.client
+import os
+import subprocess
+import time
 
 from conftest import BINARY, HOST, MODEL
 
