@@ -78,6 +78,10 @@ std::string RequestLog::format_request(const RequestLogEntry& entry) const {
       out += "null";
     }
     out += ",\"objects\":" + (entry.objects >= 0 ? std::to_string(entry.objects) : "null");
+    if (entry.queue_ms >= 0) {
+      out += ",\"queue_ms\":";
+      api::append_json_number(out, entry.queue_ms, 4);
+    }
     if (!entry.error.empty()) field(out, "error", entry.error);
     if (!entry.rejected.empty()) field(out, "rejected", entry.rejected);
     append_identity(out);

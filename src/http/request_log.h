@@ -19,7 +19,8 @@ struct RequestLogEntry {
   int status = 0;
   double duration_ms = 0;
   std::optional<std::string> id;
-  int objects = -1;  // -1 = not a detection answer (written as null)
+  int objects = -1;      // -1 = not a detection answer (written as null)
+  double queue_ms = -1;  // time waiting for a worker; -1 = did not wait (not written)
   std::string_view error;
   std::string_view rejected;  // refused before running: wait | memory | queue | shutdown
 };

@@ -237,6 +237,7 @@ Response ServerCore::answer(const Route& route) const {
 DetectOutcome ServerCore::detect(const std::string& body, int worker_index, const std::atomic<bool>& cancelled,
                                  WorkQueue::Clock::duration waited) {
   DetectOutcome outcome;
+  outcome.queue_ms = std::chrono::duration<double, std::milli>(waited).count();
   if (cancelled) {
     outcome.skipped = true;
     metrics.count_rejected("client_gone");

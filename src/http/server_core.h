@@ -52,6 +52,7 @@ struct DetectOutcome {
   std::string log_error;  // for the log line; may say more than the body
   std::optional<Rejection> rejected;
   double retry_after_seconds = 0;
+  double queue_ms = -1;              // time waiting for a worker
   MemoryBudget::Reservation memory;  // holds the answer's bytes until it is written
 };
 

@@ -322,6 +322,7 @@ void Session::on_detection_done(DetectOutcome outcome) {
   current_.objects = outcome.objects;
   current_.log_error = std::move(outcome.log_error);
   current_.rejected = outcome.rejected;
+  current_.queue_ms = outcome.queue_ms;
   current_.answer_memory = std::move(outcome.memory);
   if (outcome.skipped || cancelled_->load()) {
     if (current_.log_error.empty()) current_.log_error = "client closed the connection";
@@ -399,6 +400,7 @@ void Session::finish_request(int status) {
   entry.id = current_.id;
   entry.objects = current_.objects;
   entry.error = current_.log_error;
+  entry.queue_ms = current_.queue_ms;
   if (current_.rejected) entry.rejected = rejection_label(*current_.rejected);
   core_.log.request(entry);
   current_.body_memory.reset();

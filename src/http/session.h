@@ -49,6 +49,7 @@ class Session : public std::enable_shared_from_this<Session> {
     int objects = -1;
     std::string log_error;
     std::optional<Rejection> rejected;
+    double queue_ms = -1;
     MemoryBudget::Reservation body_memory;    // the request body, from its header to the answer
     MemoryBudget::Reservation answer_memory;  // a detection answer, until written
   };

@@ -73,14 +73,41 @@ void add_model_options(CLI::App& app, ModelOptions& o, bool single_backend = tru
       ->check(CLI::Range(1, 64));
 }
 
-}  // namespace
+// The limits and timeouts of `serve`.
+void add_serve_limits(CLI::App& cmd, clouddetect::ServeOptions& serve) {
+  cmd.add_option("--max-body-bytes", serve.max_body_bytes, "Largest request body (413 beyond)")
+      ->envname("CLOUDDETECT_MAX_BODY_BYTES")
+      ->capture_default_str()
+      ->check(CLI::Range(1024LL, 1LL << 31));
+  cmd.add_option("--max-pixels", serve.max_pixels, "Largest image, width x height (413 beyond)")
+      ->envname("CLOUDDETECT_MAX_PIXELS")
+      ->capture_default_str()
+      ->check(CLI::Range(1LL, 1LL << 31));
+  cmd.add_option("--max-connections", serve.max_connections, "Open connections at most")
+      ->envname("CLOUDDETECT_MAX_CONNECTIONS")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  cmd.add_option("--header-timeout", serve.header_timeout_s, "Seconds to receive the request headers")
+      ->envname("CLOUDDETECT_HEADER_TIMEOUT")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  cmd.add_option("--body-timeout", serve.body_timeout_s, "Seconds to receive the request body")
+      ->envname("CLOUDDETECT_BODY_TIMEOUT")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  cmd.add_option("--keepalive-timeout", serve.keepalive_timeout_s, "Seconds an idle keep-alive connection stays open")
+      ->envname("CLOUDDETECT_KEEPALIVE_TIMEOUT")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  cmd.add_option("--drain-seconds", serve.drain_seconds,
+                 "After SIGTERM: seconds to keep accepting while /readyz says 503")
+      ->envname("CLOUDDETECT_DRAIN_SECONDS")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 600));
+}
 
-int main(int argc, char** argv) {
-  CLI::App app{"CloudDetect: YOLO object detection as a web service"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("clouddetect ") + clouddetect::kVersion);
-
-  clouddetect::ServeOptions serve;
+// `serve` and its options, bound to `serve`.
+CLI::App* add_serve_command(CLI::App& app, clouddetect::ServeOptions& serve) {
   CLI::App* serve_cmd = app.add_subcommand("serve", "Run the HTTP service");
   add_model_options(*serve_cmd, serve.model);
   serve_cmd->add_option("--host", serve.host, "Listen address")->envname("CLOUDDETECT_HOST")->capture_default_str();
@@ -120,37 +147,7 @@ int main(int argc, char** argv) {
       ->envname("CLOUDDETECT_MEMORY_LIMIT")
       ->capture_default_str()
       ->transform(CLI::AsSizeValue(false));
-  serve_cmd->add_option("--max-body-bytes", serve.max_body_bytes, "Largest request body (413 beyond)")
-      ->envname("CLOUDDETECT_MAX_BODY_BYTES")
-      ->capture_default_str()
-      ->check(CLI::Range(1024LL, 1LL << 31));
-  serve_cmd->add_option("--max-pixels", serve.max_pixels, "Largest image, width x height (413 beyond)")
-      ->envname("CLOUDDETECT_MAX_PIXELS")
-      ->capture_default_str()
-      ->check(CLI::Range(1LL, 1LL << 31));
-  serve_cmd->add_option("--max-connections", serve.max_connections, "Open connections at most")
-      ->envname("CLOUDDETECT_MAX_CONNECTIONS")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 1000000));
-  serve_cmd->add_option("--header-timeout", serve.header_timeout_s, "Seconds to receive the request headers")
-      ->envname("CLOUDDETECT_HEADER_TIMEOUT")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 3600));
-  serve_cmd->add_option("--body-timeout", serve.body_timeout_s, "Seconds to receive the request body")
-      ->envname("CLOUDDETECT_BODY_TIMEOUT")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 3600));
-  serve_cmd
-      ->add_option("--keepalive-timeout", serve.keepalive_timeout_s, "Seconds an idle keep-alive connection stays open")
-      ->envname("CLOUDDETECT_KEEPALIVE_TIMEOUT")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 3600));
-  serve_cmd
-      ->add_option("--drain-seconds", serve.drain_seconds,
-                   "After SIGTERM: seconds to keep accepting while /readyz says 503")
-      ->envname("CLOUDDETECT_DRAIN_SECONDS")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 600));
+  add_serve_limits(*serve_cmd, serve);
   serve_cmd->add_option("--log-format", serve.log_format, "json | text")
       ->envname("CLOUDDETECT_LOG_FORMAT")
       ->capture_default_str()
@@ -165,17 +162,11 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--cors-origins", serve.cors_origins, "Origins allowed by CORS (comma-separated)")
       ->envname("CLOUDDETECT_CORS_ORIGINS")
       ->delimiter(',');
+  return serve_cmd;
+}
 
-  clouddetect::DetectOptions detect;
-  CLI::App* detect_cmd = app.add_subcommand("detect", "Detect objects in image files; prints the API's JSON");
-  add_model_options(*detect_cmd, detect.model);
-  detect_cmd->add_option("images", detect.images, "Image files")->required()->check(CLI::ExistingFile);
-  detect_cmd->add_option("--annotate", detect.annotate, "Write the image with boxes drawn to this JPEG (one image)");
-  detect_cmd->add_option("--max-pixels", detect.max_pixels, "Largest image, width x height")
-      ->envname("CLOUDDETECT_MAX_PIXELS")
-      ->capture_default_str();
-
-  clouddetect::BenchOptions bench;
+// `bench` and its options, bound to `bench`.
+CLI::App* add_bench_command(CLI::App& app, clouddetect::BenchOptions& bench) {
   CLI::App* bench_cmd = app.add_subcommand("bench", "Time backends side by side on the same input");
   add_model_options(*bench_cmd, bench.model, false);
   bench.backends = clouddetect::available_backends();
@@ -208,6 +199,30 @@ int main(int argc, char** argv) {
                    "int8 without a --calibration file: calibrate on the first N images of --calibration-dataset")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
+  return bench_cmd;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"CloudDetect: YOLO object detection as a web service"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("clouddetect ") + clouddetect::kVersion);
+
+  clouddetect::ServeOptions serve;
+  CLI::App* serve_cmd = add_serve_command(app, serve);
+
+  clouddetect::DetectOptions detect;
+  CLI::App* detect_cmd = app.add_subcommand("detect", "Detect objects in image files; prints the API's JSON");
+  add_model_options(*detect_cmd, detect.model);
+  detect_cmd->add_option("images", detect.images, "Image files")->required()->check(CLI::ExistingFile);
+  detect_cmd->add_option("--annotate", detect.annotate, "Write the image with boxes drawn to this JPEG (one image)");
+  detect_cmd->add_option("--max-pixels", detect.max_pixels, "Largest image, width x height")
+      ->envname("CLOUDDETECT_MAX_PIXELS")
+      ->capture_default_str();
+
+  clouddetect::BenchOptions bench;
+  CLI::App* bench_cmd = add_bench_command(app, bench);
 
   clouddetect::CalibrateOptions calibrate;
   CLI::App* calibrate_cmd =
