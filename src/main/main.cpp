@@ -139,7 +139,7 @@ CLI::App* add_serve_command(CLI::App& app, clouddetect::ServeOptions& serve) {
           "--max-wait", [&serve](const std::string& text) { serve.max_wait = parse_duration(text); },
           "Longest expected wait for a worker (e.g. 5s, 500ms); beyond it 503 + Retry-After at once")
       ->envname("CLOUDDETECT_MAX_WAIT")
-      ->default_str("5s");
+      ->default_str(std::to_string(serve.max_wait.count()) + "ms");
   serve_cmd
       ->add_option("--memory-limit", serve.memory_limit,
                    "Memory the service may use (e.g. 512MiB); 0 = the container's limit (here: " +

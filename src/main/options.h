@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "http/server.h"
+
 namespace clouddetect {
 
 inline constexpr const char* kVersion = "0.1.0";
@@ -21,27 +23,34 @@ struct ModelOptions {
   int threads = 1;  // intra-op threads per worker
 };
 
+// The HTTP server's own defaults (http::ServerOptions), so that each is written once.
+inline const http::ServerOptions kServerDefaults{};
+
+inline int whole_seconds(std::chrono::milliseconds duration) {
+  return static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(duration).count());
+}
+
 struct ServeOptions {
   ModelOptions model;
-  std::string host = "0.0.0.0";
-  int port = 5000;
+  std::string host = kServerDefaults.host;
+  int port = kServerDefaults.port;
   std::string port_file;  // written (atomically) with the bound port once listening; empty = none
   int workers = 0;        // 0 = from the cgroup CPU quota
-  int io_threads = 1;
-  int queue = 10000;                         // a plain bound on waiting requests (admission is by --max-wait)
-  std::chrono::milliseconds max_wait{5000};  // see docs/CONTRACT.md for why 5 s
-  std::int64_t memory_limit = 0;             // bytes; 0 = the container's limit (cgroup), else the RAM
-  std::int64_t max_body_bytes = 16 << 20;
+  int io_threads = kServerDefaults.io_threads;
+  int queue = static_cast<int>(kServerDefaults.max_queue);        // a plain bound (admission is by --max-wait)
+  std::chrono::milliseconds max_wait = kServerDefaults.max_wait;  // see docs/CONTRACT.md for why 5 s
+  std::int64_t memory_limit = 0;  // bytes; 0 = the container's limit (cgroup), else the RAM
+  std::int64_t max_body_bytes = static_cast<std::int64_t>(kServerDefaults.max_body_bytes);
   std::int64_t max_pixels = 40'000'000;
-  int max_connections = 10000;
-  int header_timeout_s = 10;
-  int body_timeout_s = 60;
-  int keepalive_timeout_s = 75;
-  int drain_seconds = 0;
-  std::string log_format = "json";
+  int max_connections = static_cast<int>(kServerDefaults.max_connections);
+  int header_timeout_s = whole_seconds(kServerDefaults.header_timeout);
+  int body_timeout_s = whole_seconds(kServerDefaults.body_timeout);
+  int keepalive_timeout_s = whole_seconds(kServerDefaults.keepalive_idle_timeout);
+  int drain_seconds = static_cast<int>(kServerDefaults.drain_seconds.count());
+  std::string log_format = kServerDefaults.log_format;
   std::string api_key;
   std::string api_key_file;  // e.g. a mounted Kubernetes secret; wins over api_key
-  bool protect_metrics = false;
+  bool protect_metrics = kServerDefaults.protect_metrics;
   std::vector<std::string> cors_origins;
 };
 
