@@ -59,8 +59,8 @@ bool authorized(std::string_view header, const std::string& api_key) {
 }
 
 std::string allow_header(const Route& route, bool cors) {
-  std::string allow(bhttp::to_string(route.method()));
-  if (route.method() == bhttp::verb::get) allow += ", HEAD";
+  std::string allow(bhttp::to_string(route.method));
+  if (route.method == bhttp::verb::get) allow += ", HEAD";
   if (cors) allow += ", OPTIONS";
   return allow;
 }
@@ -76,13 +76,17 @@ ServerCore::ServerCore(const ServerOptions& server_options, DetectHandler handle
                                                    : std::function<std::int64_t()>()),
       handler_(std::move(handler)),
       served_by_(!server_options.identity.pod.empty() ? server_options.identity.pod : server_options.identity.host) {
-  using Kind = Route::Kind;
-  for (const auto& [kind, path] :
-       {std::pair{Kind::kDetect, "/api/object_detection"}, std::pair{Kind::kHealthz, "/healthz"},
-        std::pair{Kind::kReadyz, "/readyz"}, std::pair{Kind::kMetrics, "/metrics"}}) {
-    Route route;
-    route.kind = kind;
-    route.path = path;
+  // The route table: method, path, auth, body rules and what answers, one line each.
+  using Auth = Route::Auth;
+  const auto post = bhttp::verb::post, get = bhttp::verb::get;
+  for (Route route : {
+           Route{post, "/api/object_detection", Auth::kApiKey, true, true, false, nullptr},
+           Route{get, "/healthz", Auth::kOpen, false, false, false,
+                 [this] { return make_response(200, kJson, R"({"status":"ok"})"); }},
+           Route{get, "/readyz", Auth::kOpen, false, false, false, [this] { return readiness(); }},
+           Route{get, "/metrics", Auth::kApiKeyIfMetricsProtected, false, false, false,
+                 [this] { return metrics_page(); }},
+       }) {
     routes_.emplace(route.path, std::move(route));
   }
 }
@@ -94,11 +98,8 @@ void ServerCore::add_static_route(const std::string& path, const std::string& co
   if (routes_.count(path) != 0) {
     throw Error(ErrorCode::kInvalidArgument, "route already exists: " + path);
   }
-  Route route;
-  route.kind = Route::Kind::kStatic;
-  route.path = path;
-  route.content_type = content_type;
-  route.body = std::move(body);
+  Route route{bhttp::verb::get, path, Route::Auth::kOpen, false, false, true, nullptr};
+  route.answer = [this, content_type, body = std::move(body)] { return make_response(200, content_type, body); };
   routes_.emplace(path, std::move(route));
 }
 
@@ -179,23 +180,21 @@ std::optional<Response> ServerCore::precheck(const Request& request, const Route
     preflight.set(bhttp::field::access_control_max_age, "600");
     return preflight;
   }
-  const bool head_of_get = request.method() == bhttp::verb::head && route->method() == bhttp::verb::get;
-  if (request.method() != route->method() && !head_of_get) {
+  const bool head_of_get = request.method() == bhttp::verb::head && route->method == bhttp::verb::get;
+  if (request.method() != route->method && !head_of_get) {
     Response response = error_response(
         405, std::nullopt, "method " + std::string(request.method_string()) + " not allowed on " + route->path);
     response.set(bhttp::field::allow, allow_header(*route, !options.cors_origins.empty()));
     return response;
   }
-  const bool needs_key =
-      route->kind == Route::Kind::kDetect || (route->kind == Route::Kind::kMetrics && options.protect_metrics);
-  if (!needs_key) return std::nullopt;
-
-  if (!options.api_key.empty() && !authorized(request[bhttp::field::authorization], options.api_key)) {
+  const bool needs_key = route->auth == Route::Auth::kApiKey ||
+                         (route->auth == Route::Auth::kApiKeyIfMetricsProtected && options.protect_metrics);
+  if (needs_key && !options.api_key.empty() && !authorized(request[bhttp::field::authorization], options.api_key)) {
     Response response = error_response(401, std::nullopt, "missing or wrong API key (Authorization: Bearer <key>)");
     response.set(bhttp::field::www_authenticate, "Bearer");
     return response;
   }
-  if (route->kind != Route::Kind::kDetect) return std::nullopt;
+  if (!route->json_body) return std::nullopt;
   const std::string_view content_type = request[bhttp::field::content_type];
   if (!is_json_media_type(content_type)) {
     return error_response(status_for(ErrorCode::kUnsupportedMediaType), std::nullopt,
@@ -204,34 +203,25 @@ std::optional<Response> ServerCore::precheck(const Request& request, const Route
   return std::nullopt;
 }
 
-Response ServerCore::answer(const Route& route) const {
-  switch (route.kind) {
-    case Route::Kind::kHealthz:
-      return make_response(200, kJson, R"({"status":"ok"})");
-    case Route::Kind::kReadyz:
-      if (shutting_down) return error_response(503, std::nullopt, "shutting down");
-      if (!ready) return error_response(503, std::nullopt, "not ready");
-      return make_response(200, kJson, R"({"status":"ready"})");
-    case Route::Kind::kMetrics: {
-      Metrics::Gauges gauges;
-      gauges.queue_depth = queue.depth();
-      gauges.workers_busy = queue.busy();
-      gauges.in_flight = in_flight;
-      gauges.connections = connections;
-      gauges.ready = ready && !shutting_down;
-      gauges.service_seconds = service_seconds();
-      gauges.expected_wait_seconds = queue.expected_wait(gauges.service_seconds);
-      gauges.memory_budget_bytes = memory.limited() ? static_cast<double>(memory.capacity()) : -1;
-      gauges.memory_held_bytes = static_cast<double>(memory.held());
-      return make_response(200, "text/plain; version=0.0.4; charset=utf-8",
-                           metrics.render(gauges) + ProcessStats::read().render());
-    }
-    case Route::Kind::kStatic:
-      return make_response(200, route.content_type, route.body);
-    case Route::Kind::kDetect:
-      break;
-  }
-  return error_response(500, std::nullopt, "internal error: no answer for " + route.path);
+Response ServerCore::readiness() const {
+  if (shutting_down) return error_response(503, std::nullopt, "shutting down");
+  if (!ready) return error_response(503, std::nullopt, "not ready");
+  return make_response(200, kJson, R"({"status":"ready"})");
+}
+
+Response ServerCore::metrics_page() const {
+  Metrics::Gauges gauges;
+  gauges.queue_depth = queue.depth();
+  gauges.workers_busy = queue.busy();
+  gauges.in_flight = in_flight;
+  gauges.connections = connections;
+  gauges.ready = ready && !shutting_down;
+  gauges.service_seconds = service_seconds();
+  gauges.expected_wait_seconds = queue.expected_wait(gauges.service_seconds);
+  gauges.memory_budget_bytes = memory.limited() ? static_cast<double>(memory.capacity()) : -1;
+  gauges.memory_held_bytes = static_cast<double>(memory.held());
+  return make_response(200, "text/plain; version=0.0.4; charset=utf-8",
+                       metrics.render(gauges) + ProcessStats::read().render());
 }
 
 DetectOutcome ServerCore::detect(const std::string& body, int worker_index, const std::atomic<bool>& cancelled,

@@ -29,13 +29,16 @@ using Response = bhttp::response<bhttp::string_body>;
 
 class Session;
 
+// One entry of the route table: everything the server checks and does for a path.
 struct Route {
-  enum class Kind { kDetect, kHealthz, kReadyz, kMetrics, kStatic };
-  Kind kind = Kind::kStatic;
-  std::string path;          // also the metrics label
-  std::string content_type;  // kStatic only
-  std::string body;          // kStatic only
-  bhttp::verb method() const { return kind == Kind::kDetect ? bhttp::verb::post : bhttp::verb::get; }
+  enum class Auth { kOpen, kApiKey, kApiKeyIfMetricsProtected };
+  bhttp::verb method = bhttp::verb::get;  // a GET route answers HEAD too
+  std::string path;                       // also the metrics label
+  Auth auth = Auth::kOpen;
+  bool json_body = false;            // the body must be JSON (Content-Type checked from the header)
+  bool on_worker = false;            // the body goes to the WorkQueue (detection); else answer() on the I/O thread
+  bool cacheable = false;            // without Cache-Control: no-store (static files)
+  std::function<Response()> answer;  // routes not on a worker
 };
 
 // Why a request was refused before it ran: the metric label and the log line's "rejected" field.
@@ -79,8 +82,8 @@ class ServerCore {
   // The answer to a request whose header is read, before reading its body: 404, 405, 401, 415,
   // or a CORS preflight. nullopt = read the body and go on.
   std::optional<Response> precheck(const Request& request, const Route* route, const std::string& cors_origin) const;
-  // The answer of a GET route (everything but detection).
-  Response answer(const Route& route) const;
+  Response readiness() const;
+  Response metrics_page() const;
   // Runs on a worker: parse, handler, serialize. Never throws. `waited`: time in the queue.
   DetectOutcome detect(const std::string& body, int worker_index, const std::atomic<bool>& cancelled,
                        WorkQueue::Clock::duration waited);

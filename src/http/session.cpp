@@ -236,11 +236,11 @@ void Session::on_read_error(beast::error_code ec) {
 
 void Session::dispatch() {
   Request request = parser_->release();
-  if (current_.route->kind == Route::Kind::kDetect) {
+  if (current_.route->on_worker) {
     enqueue_detection(std::move(request.body()));
     return;
   }
-  send(core_.answer(*current_.route));
+  send(current_.route->answer());
 }
 
 void Session::enqueue_detection(std::string body) {
@@ -346,7 +346,7 @@ void Session::send(Response response) {
     response.set(bhttp::field::access_control_allow_origin, current_.cors_origin);
     response.set(bhttp::field::vary, "Origin");
   }
-  if (current_.route == nullptr || current_.route->kind != Route::Kind::kStatic) {
+  if (current_.route == nullptr || !current_.route->cacheable) {
     response.set(bhttp::field::cache_control, "no-store");
   }
   // From SIGTERM on (drain included) every answer closes its connection, so that keep-alive
