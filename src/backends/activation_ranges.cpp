@@ -2,12 +2,13 @@
 // "model": "...", "images": N, "source": "which images", "fp32_layers": [convolutions kept in fp32], "absmax": [one per
 // layer], "channel_min", "channel_max", "channel_peak_mean" and "channel_peak_sd": [[one per channel] per layer]}.
 // Version 1 (no peak statistics) is refused with the command that replaces it.
+#include "backends/activation_ranges.h"
+
 #include <boost/json.hpp>
 #include <cmath>
 #include <fstream>
 #include <sstream>
 
-#include "backends/backend.h"
 #include "core/error.h"
 
 namespace clouddetect {

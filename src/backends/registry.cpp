@@ -1,8 +1,9 @@
-// The one place that lists backends.
+// The one place that lists backends: each built-in backend registers itself once, in the table
+// below, guarded by its build option (ggml's ggml-backend-reg.cpp).
 #include <algorithm>
-#include <map>
 #include <string>
 
+#include "backends/activation_ranges.h"
 #include "backends/backend.h"
 #include "backends/opencv/opencv_backend.h"
 #include "core/error.h"
@@ -11,29 +12,51 @@
 #endif
 
 namespace clouddetect {
+namespace {
+
+struct BackendEntry {
+  const char* name;
+  std::vector<Precision> precisions;  // what it runs; create_backend refuses the others
+  std::unique_ptr<Backend> (*make)(std::shared_ptr<const darknet::Model>, const BackendOptions&);
+  // (optional) int8 calibration: every layer's output ranges, measured in fp32.
+  ActivationRanges (*measure_ranges)(std::shared_ptr<const darknet::Model>, const std::vector<Tensor>&,
+                                     int threads) = nullptr;
+};
+
+// Slowest first (bench times them in this order); the last one is the default.
+const std::vector<BackendEntry>& registry() {
+  static const std::vector<BackendEntry> entries = {
+    {"opencv", {Precision::kFp32}, make_opencv_backend},
+#if CLOUDDETECT_HAS_ONEDNN
+    {"native", {Precision::kFp32, Precision::kInt8}, make_onednn_backend, onednn::measure_activation_ranges},
+#endif
+  };
+  return entries;
+}
+
+}  // namespace
 
 std::vector<std::string> available_backends() {
-  std::vector<std::string> names = {"opencv"};
-#if CLOUDDETECT_HAS_ONEDNN
-  names.push_back("native");
-#endif
+  std::vector<std::string> names;
+  for (const BackendEntry& entry : registry()) names.emplace_back(entry.name);
   return names;
 }
 
-std::string default_backend() {
-#if CLOUDDETECT_HAS_ONEDNN
-  return "native";  // same detections as opencv (coco128 mAP equal), 2.5-4x faster per image
-#else
-  return "opencv";
-#endif
-}
+std::string default_backend() { return registry().back().name; }
 
 std::unique_ptr<Backend> create_backend(const std::string& name, std::shared_ptr<const darknet::Model> model,
                                         const BackendOptions& options) {
-  if (name == "opencv") return make_opencv_backend(std::move(model), options);
-#if CLOUDDETECT_HAS_ONEDNN
-  if (name == "native") return make_onednn_backend(std::move(model), options);
-#endif
+  for (const BackendEntry& entry : registry()) {
+    if (name != entry.name) continue;
+    if (std::find(entry.precisions.begin(), entry.precisions.end(), options.precision) == entry.precisions.end()) {
+      std::string list;
+      for (Precision precision : entry.precisions)
+        list += (list.empty() ? "" : ", ") + std::string(to_string(precision));
+      throw Error(ErrorCode::kInvalidArgument,
+                  name + " backend supports precision " + list + ", not " + to_string(options.precision));
+    }
+    return entry.make(std::move(model), options);
+  }
   std::string list;
   for (const auto& available : available_backends()) list += (list.empty() ? "" : ", ") + available;
   throw Error(ErrorCode::kInvalidArgument, "unknown backend '" + name + "' (available: " + list + ")");
@@ -41,24 +64,10 @@ std::unique_ptr<Backend> create_backend(const std::string& name, std::shared_ptr
 
 ActivationRanges measure_activation_ranges(std::shared_ptr<const darknet::Model> model,
                                            const std::vector<Tensor>& inputs, int threads) {
-#if CLOUDDETECT_HAS_ONEDNN
-  return onednn::measure_activation_ranges(std::move(model), inputs, threads);
-#else
-  (void)model, (void)inputs, (void)threads;
-  throw Error(ErrorCode::kInvalidArgument, "int8 calibration needs the native backend, which is not built");
-#endif
-}
-
-std::string summarize_kernels(const std::vector<std::string>& kernels) {
-  std::map<std::string, int> counts;
-  for (const std::string& kernel : kernels) ++counts[kernel];
-  std::vector<std::pair<std::string, int>> sorted(counts.begin(), counts.end());
-  std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
-  std::string summary;
-  for (const auto& [kernel, count] : sorted) {
-    summary += (summary.empty() ? "" : ", ") + kernel + " x" + std::to_string(count);
+  for (const BackendEntry& entry : registry()) {
+    if (entry.measure_ranges) return entry.measure_ranges(std::move(model), inputs, threads);
   }
-  return summary;
+  throw Error(ErrorCode::kInvalidArgument, "int8 calibration needs the native backend, which is not built");
 }
 
 }  // namespace clouddetect

@@ -198,7 +198,7 @@ std::vector<Contender> timed_contenders(const BenchOptions& options, const std::
       contender.system.backend = backend;
       contender.system.precision = precision;
       contender.system.options.threads = options.model.threads;
-      contender.system.options.precision = precision;
+      contender.system.options.precision = parse_precision(precision);
       if (precision == "int8") contender.system.options.activation_ranges = ranges;
       contender.instance = create_backend(backend, model, contender.system.options);
       if (const auto kernels = contender.instance->kernels(); !kernels.empty()) {
@@ -230,8 +230,7 @@ int run_bench(const BenchOptions& options_in) {
   report_opencv_isa();
   auto model = darknet::load_model(options.model.model_dir);
   AccuracyRun run;
-  run.resize =
-      options.model.resize == "auto" ? default_resize_mode(*model) : image::parse_resize_mode(options.model.resize);
+  run.resize = resize_mode(options.model, *model);
   run.accuracy_conf = options.accuracy_conf;
   run.serving_conf = options.model.conf;
   run.nms = options.model.nms;

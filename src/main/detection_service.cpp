@@ -22,17 +22,20 @@ std::string calibration_path(const ModelOptions& options) {
   return options.calibration.empty() ? options.model_dir + "/activation-ranges.json" : options.calibration;
 }
 
+image::ResizeMode resize_mode(const ModelOptions& options, const darknet::Model& model) {
+  return options.resize ? *options.resize : default_resize_mode(model);
+}
+
 std::unique_ptr<Detector> make_detector(std::shared_ptr<const darknet::Model> model, const ModelOptions& options,
                                         std::shared_ptr<const ActivationRanges> ranges) {
   DetectorOptions detector_options;
   detector_options.score_threshold = options.conf;
   detector_options.nms_threshold = options.nms;
-  detector_options.resize =
-      options.resize == "auto" ? default_resize_mode(*model) : image::parse_resize_mode(options.resize);
+  detector_options.resize = resize_mode(options, *model);
   BackendOptions backend_options;
   backend_options.threads = options.threads;
   backend_options.precision = options.precision;
-  if (options.precision == "int8") {
+  if (options.precision == Precision::kInt8) {
     backend_options.activation_ranges =
         ranges ? ranges
                : std::make_shared<const ActivationRanges>(load_activation_ranges(calibration_path(options), *model));
@@ -50,9 +53,7 @@ cv::Mat read_image_file(const std::string& path, std::int64_t max_pixels) {
 
 std::vector<Tensor> preprocess_images(const darknet::Model& model, const ModelOptions& options,
                                       const std::vector<std::string>& images) {
-  const image::ResizeMode resize =
-      options.resize == "auto" ? default_resize_mode(model) : image::parse_resize_mode(options.resize);
-  image::Preprocessor preprocessor(model.width, model.height, resize);
+  image::Preprocessor preprocessor(model.width, model.height, resize_mode(options, model));
   std::vector<Tensor> inputs(images.size());
   for (std::size_t i = 0; i < images.size(); ++i) preprocessor.run(read_image_file(images[i]), inputs[i]);
   return inputs;
@@ -131,7 +132,7 @@ DetectionService::DetectionService(std::shared_ptr<const darknet::Model> model, 
                                    int workers, std::int64_t max_pixels, std::shared_ptr<ServiceEstimates> estimates)
     : model_(std::move(model)), max_pixels_(max_pixels), estimates_(std::move(estimates)) {
   std::shared_ptr<const ActivationRanges> ranges;
-  if (options.precision == "int8") {
+  if (options.precision == Precision::kInt8) {
     ranges = std::make_shared<const ActivationRanges>(load_activation_ranges(calibration_path(options), *model_));
   }
   for (int i = 0; i < workers; ++i) detectors_.push_back(make_detector(model_, options, ranges));

@@ -9,11 +9,15 @@
 #include <vector>
 
 #include "api/detect_types.h"
+#include "backends/activation_ranges.h"
 #include "detector/detector.h"
 #include "http/server.h"
 #include "main/options.h"
 
 namespace clouddetect {
+
+// options.resize, or when it is auto the better mode for `model` (default_resize_mode).
+image::ResizeMode resize_mode(const ModelOptions& options, const darknet::Model& model);
 
 // Builds the Detector that `options` describe (backend, precision, thresholds, resize mode). int8
 // uses `ranges`, or loads them from calibration_path(options) when null.

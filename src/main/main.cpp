@@ -2,6 +2,8 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <iostream>
+#include <map>
+#include <optional>
 #include <string>
 
 #include "backends/backend.h"
@@ -37,6 +39,22 @@ std::string backend_list() {
   return list;
 }
 
+// Precisions and resize modes are parsed here, at the edge, into their enums.
+const std::map<std::string, clouddetect::Precision> kPrecisions = {{"fp32", clouddetect::Precision::kFp32},
+                                                                   {"int8", clouddetect::Precision::kInt8}};
+
+void add_resize_option(CLI::App& app, std::optional<clouddetect::image::ResizeMode>& resize, const std::string& help) {
+  app.add_option_function<std::string>(
+         "--resize",
+         [&resize](const std::string& name) {
+           resize = name == "auto" ? std::nullopt : std::optional(clouddetect::image::parse_resize_mode(name));
+         },
+         help)
+      ->envname("CLOUDDETECT_RESIZE")
+      ->default_str("auto")
+      ->check(CLI::IsMember({"auto", "stretch", "letterbox"}));
+}
+
 // bench takes lists of backends and precisions instead of one of each.
 void add_model_options(CLI::App& app, ModelOptions& o, bool single_backend = true) {
   app.add_option("--model", o.model_dir, "Model folder: one .cfg, one .weights, one .names")
@@ -49,16 +67,13 @@ void add_model_options(CLI::App& app, ModelOptions& o, bool single_backend = tru
         ->capture_default_str();
     app.add_option("--precision", o.precision, "fp32 | int8 (native backend; needs --calibration)")
         ->envname("CLOUDDETECT_PRECISION")
-        ->capture_default_str()
-        ->check(CLI::IsMember({"fp32", "int8"}));
+        ->default_str(clouddetect::to_string(o.precision))
+        ->transform(CLI::CheckedTransformer(kPrecisions));
   }
   app.add_option("--calibration", o.calibration,
                  "int8 activation ranges from `clouddetect calibrate` (default: MODEL/activation-ranges.json)")
       ->envname("CLOUDDETECT_CALIBRATION");
-  app.add_option("--resize", o.resize, "auto (the better for the model) | stretch | letterbox")
-      ->envname("CLOUDDETECT_RESIZE")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "stretch", "letterbox"}));
+  add_resize_option(app, o.resize, "auto (the better for the model) | stretch | letterbox");
   app.add_option("--conf", o.conf, "Confidence threshold (objectness x class probability)")
       ->envname("CLOUDDETECT_CONF")
       ->capture_default_str()
@@ -177,7 +192,8 @@ CLI::App* add_bench_command(CLI::App& app, clouddetect::BenchOptions& bench) {
       ->capture_default_str();
   bench_cmd->add_option("--precision,--precisions", bench.precisions, "Precisions for the native backend (fp32,int8)")
       ->delimiter(',')
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "int8"}));
   bench_cmd->add_option("--iterations", bench.iterations, "Timed forward passes per backend")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
@@ -230,10 +246,7 @@ int main(int argc, char** argv) {
   calibrate_cmd->add_option("--model", calibrate.model.model_dir, "Model folder: one .cfg, one .weights, one .names")
       ->envname("CLOUDDETECT_MODEL")
       ->capture_default_str();
-  calibrate_cmd->add_option("--resize", calibrate.model.resize, "auto | stretch | letterbox (as you will serve)")
-      ->envname("CLOUDDETECT_RESIZE")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "stretch", "letterbox"}));
+  add_resize_option(*calibrate_cmd, calibrate.model.resize, "auto | stretch | letterbox (as you will serve)");
   calibrate_cmd->add_option("--images", calibrate.images,
                             "Folder of representative images (default: $CLOUDDETECT_SHARED/data/coco128/images)");
   calibrate_cmd->add_option("--limit", calibrate.limit, "Use the first N images (sorted by name)")

@@ -31,7 +31,7 @@ double int8_head_error(const std::shared_ptr<const darknet::Model>& model, const
                        int threads) {
   BackendOptions options;
   options.threads = threads;
-  options.precision = "int8";
+  options.precision = Precision::kInt8;
   options.activation_ranges = std::make_shared<const ActivationRanges>(ranges);
   auto backend = create_backend("native", model, options);
   std::vector<Tensor> heads;

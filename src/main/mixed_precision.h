@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/activation_ranges.h"
 #include "backends/backend.h"
 
 namespace clouddetect {

@@ -3,10 +3,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "backends/backend.h"
 #include "http/server.h"
+#include "image/letterbox.h"
 
 namespace clouddetect {
 
@@ -15,9 +18,9 @@ inline constexpr const char* kVersion = "0.1.0";
 struct ModelOptions {
   std::string model_dir = "models/yolov3-tiny";
   std::string backend;  // empty = default_backend()
-  std::string precision = "fp32";
-  std::string calibration;      // int8 activation ranges; empty = <model_dir>/activation-ranges.json
-  std::string resize = "auto";  // auto | stretch | letterbox
+  Precision precision = Precision::kFp32;
+  std::string calibration;                  // int8 activation ranges; empty = <model_dir>/activation-ranges.json
+  std::optional<image::ResizeMode> resize;  // empty = auto: the better mode for the model
   float conf = 0.5f;
   float nms = 0.45f;
   int threads = 1;  // intra-op threads per worker
@@ -63,8 +66,8 @@ struct DetectOptions {
 
 struct BenchOptions {
   ModelOptions model;
-  std::vector<std::string> backends;  // empty = every backend built in
-  std::vector<std::string> precisions = {"fp32"};
+  std::vector<std::string> backends;               // empty = every backend built in
+  std::vector<std::string> precisions = {"fp32"};  // parsed per contender (parse_precision)
   std::string image;  // empty = a coco128 image from CLOUDDETECT_SHARED, else a synthetic one
   int iterations = 30;
   int warmup = 3;

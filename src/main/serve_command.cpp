@@ -45,7 +45,7 @@ http::ServerOptions server_options(const ServeOptions& o, int workers, std::shar
   s.work_model = std::move(work_model);
   s.build_info = {{"version", kVersion},
                   {"backend", o.model.backend},
-                  {"precision", o.model.precision},
+                  {"precision", to_string(o.model.precision)},
                   {"model", folder_name(o.model.model_dir)}};
   s.max_body_bytes = static_cast<std::size_t>(o.max_body_bytes);
   s.max_connections = static_cast<std::size_t>(o.max_connections);
@@ -129,7 +129,7 @@ int run_serve(ServeOptions options) {
       server.log_event("ready",
                        {{"model", model->name},
                         {"backend", options.model.backend},
-                        {"precision", options.model.precision},
+                        {"precision", to_string(options.model.precision)},
                         {"input", std::to_string(model->width)},
                         {"classes", std::to_string(model->num_classes())},
                         {"kernels", service->kernel_summary()},
@@ -137,7 +137,7 @@ int run_serve(ServeOptions options) {
                         {"footprint_mib", std::to_string(estimates->footprint_bytes() >> 20)},
                         {"memory_budget_mib", std::to_string(server.request_memory_budget() >> 20)}},
                        cpu_features_json(cpu));
-      if (const std::string advice = precision_advice(cpu, options.model.precision); !advice.empty()) {
+      if (const std::string advice = precision_advice(cpu, to_string(options.model.precision)); !advice.empty()) {
         server.log_event(advice);
       }
     } catch (...) {

@@ -21,6 +21,8 @@
 #include <stdexcept>
 
 #include "backends/backend.h"
+#include "backends/onednn/activation.h"
+#include "backends/onednn/batch_norm_folding.h"
 #include "backends/onednn/layers/convolutional.h"
 #include "backends/onednn/onednn_backend.h"
 #include "backends/onednn/test_models.h"

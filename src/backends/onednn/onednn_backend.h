@@ -11,12 +11,14 @@
 
 #include <memory>
 
+#include "backends/activation_ranges.h"
 #include "backends/backend.h"
 
 namespace clouddetect {
 
-// Throws Error{kInvalidArgument} for a layer kind or precision this backend does not run (the
-// message names the layer type and cfg line), Error{kInternal} for a oneDNN failure.
+// Throws Error{kInvalidArgument} for a layer kind this backend does not run (the message names the
+// layer type and cfg line) or int8 without fitting activation ranges, Error{kInternal} for a oneDNN
+// failure. Precision: fp32 or int8 (registry.cpp refuses others before this is called).
 std::unique_ptr<Backend> make_onednn_backend(std::shared_ptr<const darknet::Model> model,
                                              const BackendOptions& options);
 

@@ -14,21 +14,13 @@
 #include "backends/onednn/onednn_backend.h"
 #include "backends/onednn/test_models.h"
 #include "core/error.h"
+#include "eval/head_error.h"
 #include "image/letterbox.h"
 
 namespace clouddetect {
 namespace {
 
 constexpr double kMaxRelativeError = 1e-4;
-
-double relative_error(const Tensor& a, const Tensor& b) {
-  double diff = 0, norm = 0;
-  for (std::size_t i = 0; i < b.data.size(); ++i) {
-    diff += (static_cast<double>(a.data[i]) - b.data[i]) * (static_cast<double>(a.data[i]) - b.data[i]);
-    norm += static_cast<double>(b.data[i]) * b.data[i];
-  }
-  return std::sqrt(diff / norm);
-}
 
 Tensor preprocess(const darknet::Model& model, const std::string& stem) {
   cv::Mat bgr = cv::imread(testing::coco_image(stem), cv::IMREAD_COLOR);
@@ -63,7 +55,7 @@ TEST_P(NativeParityTest, HeadsMatchOpenCv) {
     ASSERT_EQ(actual.size(), expected.size());
     for (std::size_t i = 0; i < expected.size(); ++i) {
       ASSERT_EQ(actual[i].shape, expected[i].shape) << "head " << i;
-      const double error = relative_error(actual[i], expected[i]);
+      const double error = eval::relative_head_error({actual[i]}, {expected[i]});
       std::printf("%s %s head %zu: relative error %.3g\n", GetParam(), stem, i, error);
       EXPECT_LT(error, kMaxRelativeError) << GetParam() << " " << stem << " head " << i;
     }
@@ -111,7 +103,7 @@ TEST(NativeParityTest, InstancesAreIndependent) {
   first->forward(b, first_b);
   ASSERT_EQ(first_b.size(), second_b.size());
   for (std::size_t i = 0; i < first_b.size(); ++i) {
-    EXPECT_LT(relative_error(first_b[i], second_b[i]), 1e-6);
+    EXPECT_LT(eval::relative_head_error({first_b[i]}, {second_b[i]}), 1e-6);
   }
 }
 
@@ -129,7 +121,7 @@ TEST_P(NativeInt8Test, HeadsCloseToFp32) {
     calibration.push_back(preprocess(*model, stem));
   }
   BackendOptions int8;
-  int8.precision = "int8";
+  int8.precision = Precision::kInt8;
   int8.activation_ranges = std::make_shared<ActivationRanges>(measure_activation_ranges(model, calibration));
   auto reference = make_onednn_backend(model, BackendOptions{});
   auto quantised = make_onednn_backend(model, int8);
@@ -142,7 +134,7 @@ TEST_P(NativeInt8Test, HeadsCloseToFp32) {
     ASSERT_EQ(actual.size(), expected.size());
     for (std::size_t i = 0; i < expected.size(); ++i) {
       ASSERT_EQ(actual[i].shape, expected[i].shape) << "head " << i;
-      const double error = relative_error(actual[i], expected[i]);
+      const double error = eval::relative_head_error({actual[i]}, {expected[i]});
       std::printf("%s %s int8 head %zu: relative error %.3g\n", GetParam(), stem, i, error);
       EXPECT_LT(error, 0.3) << GetParam() << " " << stem << " head " << i;
     }
@@ -252,7 +244,7 @@ TEST(ActivationRangesTest, IncompleteRangesAreRefusedByTheBackend) {
   auto model = darknet::load_model(testing::model_dir("yolo-fastest-1.1"));
   ActivationRanges ranges = measure_activation_ranges(model, {preprocess(*model, "000000000009")});
   BackendOptions int8;
-  int8.precision = "int8";
+  int8.precision = Precision::kInt8;
   int8.activation_ranges = std::make_shared<ActivationRanges>(ranges);
   EXPECT_NO_THROW(make_onednn_backend(model, int8));
   ranges.channel_peak_sd[7].pop_back();

@@ -112,14 +112,30 @@ memory Plan::convert(const memory& source, const memory::desc& md, const std::ve
   return target;
 }
 
-void Plan::finalize(bool share_storage) {
-  // Lifetime of each root buffer: the first and last step that uses it or one of its views.
+namespace {
+
+constexpr std::size_t kAlign = 64;
+
+std::size_t aligned_size(const memory& m) { return (m.get_desc().get_size() + kAlign - 1) / kAlign * kAlign; }
+
+// Blocked buffers with padded channels get storage of their own: oneDNN zero-fills the padding
+// once when the storage is attached and kernels rely on it staying zero.
+bool padded(const memory::desc& md) {
+  std::size_t elements = 1;
+  for (memory::dim d : md.dims()) elements *= static_cast<std::size_t>(d);
+  return md.get_size() != elements * dnnl_data_type_size(static_cast<dnnl_data_type_t>(md.data_type()));
+}
+
+}  // namespace
+
+void Plan::find_lifetimes(std::vector<int>& first, std::vector<int>& last) const {
   const int n = static_cast<int>(buffers_.size());
   auto root = [&](int i) {
     while (buffers_[i].parent >= 0) i = buffers_[i].parent;
     return i;
   };
-  std::vector<int> first(n, -1), last(n, -1);
+  first.assign(n, -1);
+  last.assign(n, -1);
   for (int s = 0; s < static_cast<int>(steps_.size()); ++s) {
     for (const auto& [arg, mem] : steps_[s].args) {
       for (int i = 0; i < n; ++i) {
@@ -130,15 +146,12 @@ void Plan::finalize(bool share_storage) {
       }
     }
   }
-  // Greedy placement, largest first, at the lowest offset free during the whole lifetime.
-  // Blocked buffers with padded channels get storage of their own: oneDNN zero-fills the padding
-  // once when the storage is attached and kernels rely on it staying zero.
-  constexpr std::size_t kAlign = 64;
-  auto padded = [](const memory::desc& md) {
-    std::size_t elements = 1;
-    for (memory::dim d : md.dims()) elements *= static_cast<std::size_t>(d);
-    return md.get_size() != elements * dnnl_data_type_size(static_cast<dnnl_data_type_t>(md.data_type()));
-  };
+}
+
+std::vector<int> Plan::place_buffers(bool share_storage) {
+  std::vector<int> first, last;
+  find_lifetimes(first, last);
+  const int n = static_cast<int>(buffers_.size());
   std::vector<int> order;
   for (int i = 0; i < n; ++i) {
     if (buffers_[i].parent < 0) order.push_back(i);
@@ -146,22 +159,18 @@ void Plan::finalize(bool share_storage) {
   std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
     return buffers_[a].memory.get_desc().get_size() > buffers_[b].memory.get_desc().get_size();
   });
+  auto shares = [&](int i) { return share_storage && !padded(buffers_[i].memory.get_desc()) && first[i] >= 0; };
   std::vector<int> placed;
   std::size_t total = 0;
   for (int i : order) {
-    const std::size_t size = (buffers_[i].memory.get_desc().get_size() + kAlign - 1) / kAlign * kAlign;
-    const bool shared = share_storage && !padded(buffers_[i].memory.get_desc()) && first[i] >= 0;
+    const std::size_t size = aligned_size(buffers_[i].memory);
     std::size_t offset = 0;
-    if (shared) {
+    if (shares(i)) {
       std::vector<std::pair<std::size_t, std::size_t>> busy;
       for (int j : placed) {
         const bool overlap = !(last[j] < first[i] || last[i] < first[j]);
-        const bool other_shared = share_storage && !padded(buffers_[j].memory.get_desc()) && first[j] >= 0;
-        if (overlap || !other_shared) {
-          busy.emplace_back(
-              buffers_[j].offset,
-              buffers_[j].offset + (buffers_[j].memory.get_desc().get_size() + kAlign - 1) / kAlign * kAlign);
-        }
+        if (overlap || !shares(j))
+          busy.emplace_back(buffers_[j].offset, buffers_[j].offset + aligned_size(buffers_[j].memory));
       }
       std::sort(busy.begin(), busy.end());
       for (const auto& [begin, end] : busy) {
@@ -176,14 +185,21 @@ void Plan::finalize(bool share_storage) {
     placed.push_back(i);
   }
   arena_bytes_ = total;
-  arena_.reset(std::aligned_alloc(kAlign, std::max<std::size_t>(total, kAlign)), std::free);
+  return order;
+}
+
+void Plan::finalize(bool share_storage) {
+  // Greedy placement, largest first, at the lowest offset free during the whole lifetime (the
+  // first to the last step that uses the buffer or one of its views).
+  const std::vector<int> roots = place_buffers(share_storage);
+  arena_.reset(std::aligned_alloc(kAlign, std::max<std::size_t>(arena_bytes_, kAlign)), std::free);
   if (!arena_) throw std::bad_alloc();
   char* base = static_cast<char*>(arena_.get());
-  for (int i : order) buffers_[i].memory.set_data_handle(base + buffers_[i].offset);
-  for (int i = 0; i < n; ++i) {
+  for (int i : roots) buffers_[i].memory.set_data_handle(base + buffers_[i].offset);
+  for (std::size_t i = 0; i < buffers_.size(); ++i) {
     if (buffers_[i].parent < 0) continue;
     std::size_t offset = 0;  // the sum of the offsets up to the root
-    int j = i;
+    int j = static_cast<int>(i);
     for (; buffers_[j].parent >= 0; j = buffers_[j].parent) offset += buffers_[j].offset;
     buffers_[i].memory.set_data_handle(base + buffers_[j].offset + offset);
   }
@@ -262,38 +278,6 @@ int channel_block(const memory::desc& md) {
     if (memory::desc(dims, md.data_type(), format) == md) return block;
   }
   return 0;
-}
-
-}  // namespace clouddetect::onednn
-
-namespace clouddetect::onednn {
-
-void append_activation(dnnl::post_ops& ops, darknet::Activation activation) {
-  switch (activation) {
-    case darknet::Activation::kLinear:
-      return;
-    case darknet::Activation::kLeaky:
-      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, kLeakySlope, 0.0f);
-      return;
-    case darknet::Activation::kRelu:
-      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-      return;
-    case darknet::Activation::kLogistic:
-      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_logistic, 0.0f, 0.0f);
-      return;
-  }
-}
-
-void append_activation_in_place(Plan& plan, darknet::Activation activation, const dnnl::memory& data) {
-  dnnl::post_ops ops;
-  append_activation(ops, activation);
-  if (ops.len() == 0) return;
-  dnnl::algorithm algorithm;
-  float scale, alpha, beta;
-  ops.get_params_eltwise(0, scale, algorithm, alpha, beta);
-  dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_inference, algorithm, data.get_desc(), alpha, beta);
-  dnnl::eltwise_forward::primitive_desc pd(desc, Plan::attr(), plan.engine());
-  plan.add(dnnl::eltwise_forward(pd), {{DNNL_ARG_SRC, data}, {DNNL_ARG_DST, data}}, pd.scratchpad_desc());
 }
 
 }  // namespace clouddetect::onednn

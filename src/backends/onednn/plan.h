@@ -28,8 +28,8 @@ class Plan {
   const dnnl::engine& engine() const { return engine_; }
 
   // fp32 activations use the blocked layout of this CPU: nChw16c with AVX-512, nChw8c below
-  // (measured: faster than the nhwc layout oneDNN 2.6 picks for format_tag::any, e.g. depthwise
-  // 3x faster). 8-bit activations use nhwc, the layout oneDNN's int8 kernels are written for.
+  // (faster than the nhwc layout oneDNN 2.6 picks for format_tag::any). 8-bit activations use
+  // nhwc, the layout oneDNN's int8 kernels are written for.
   dnnl::memory::desc activation_desc(const dnnl::memory::dims& dims,
                                      dnnl::memory::data_type type = dnnl::memory::data_type::f32) const {
     return dnnl::memory::desc(dims, type,
@@ -56,7 +56,7 @@ class Plan {
   void add_own(std::string name, std::function<void()> run, const std::vector<dnnl::memory>& uses);
   // The same for a step that executes primitives of its own (e.g. a matmul per block): `run` gets
   // the plan's shared scratchpad, at least `scratchpad.get_size()` bytes. (A scratchpad of the
-  // step's own would be one more cold buffer per layer: measured 1-1.5 ms on yolov3-tiny, AVX-512.)
+  // step's own would be one more cold buffer per layer.)
   void add_own(std::string name, std::function<void(const dnnl::memory& scratchpad)> run,
                const std::vector<dnnl::memory>& uses, const dnnl::memory::desc& scratchpad);
 
@@ -104,6 +104,10 @@ class Plan {
   };
 
   void run(const Step& step);
+  // Per root buffer, the first and last step using it or one of its views (-1: none).
+  void find_lifetimes(std::vector<int>& first, std::vector<int>& last) const;
+  // Sets every root buffer's arena offset and arena_bytes_; returns the roots.
+  std::vector<int> place_buffers(bool share_storage);
 
   std::vector<Step> steps_;
   std::vector<Buffer> buffers_;
@@ -125,19 +129,5 @@ dnnl::memory::desc any_desc(const dnnl::memory::dims& dims,
                             dnnl::memory::data_type type = dnnl::memory::data_type::f32);
 // The channel block of an activation layout (16 for nChw16c, 1 for nchw/nhwc), 0 if unknown.
 int channel_block(const dnnl::memory::desc& md);
-
-}  // namespace clouddetect::onednn
-
-#include "darknet/model.h"
-
-namespace clouddetect::onednn {
-
-// Darknet's leaky activation: x > 0 ? x : kLeakySlope * x.
-constexpr float kLeakySlope = 0.1f;
-
-// Darknet's activations as oneDNN eltwise post-ops (leaky = relu with alpha kLeakySlope); linear adds none.
-void append_activation(dnnl::post_ops& ops, darknet::Activation activation);
-// Appends `activation` as a separate eltwise step over `data`, in place (none for linear).
-void append_activation_in_place(Plan& plan, darknet::Activation activation, const dnnl::memory& data);
 
 }  // namespace clouddetect::onednn

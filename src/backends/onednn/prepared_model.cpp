@@ -4,8 +4,8 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "backends/onednn/layers/convolutional.h"
-#include "backends/onednn/layers/winograd.h"
+#include "backends/onednn/batch_norm_folding.h"
+#include "backends/onednn/kernels/winograd_weights.h"
 #include "backends/onednn/plan.h"
 
 namespace clouddetect::onednn {

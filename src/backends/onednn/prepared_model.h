@@ -29,7 +29,7 @@ class PreparedConvolution {
   std::shared_ptr<const float> weights(const dnnl::memory::desc& md, const dnnl::engine& engine,
                                        dnnl::stream& stream) const;
 
-  // Winograd F(tile x tile, 3x3) weights (winograd_weights(), layers/winograd.h) in layout `md`,
+  // Winograd F(tile x tile, 3x3) weights (kernels/winograd_weights.h) in layout `md`,
   // created once per (tile, md).
   std::shared_ptr<const float> winograd_weights(int tile, const dnnl::memory::desc& md, const dnnl::engine& engine,
                                                 dnnl::stream& stream) const;

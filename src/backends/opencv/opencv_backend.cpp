@@ -69,9 +69,7 @@ class OpenCvBackend final : public Backend {
 
 std::unique_ptr<Backend> make_opencv_backend(std::shared_ptr<const darknet::Model> model,
                                              const BackendOptions& options) {
-  if (options.precision != "fp32") {
-    throw Error(ErrorCode::kInvalidArgument, "opencv backend supports precision fp32 only, not " + options.precision);
-  }
+  (void)options;  // fp32 only (registry.cpp); OpenCV's threads are process-wide
   return std::make_unique<OpenCvBackend>(std::move(model));
 }
 

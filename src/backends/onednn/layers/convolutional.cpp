@@ -6,8 +6,9 @@
 #include <optional>
 #include <string>
 
-#include "backends/onednn/layers/input_convolution.h"
-#include "backends/onednn/layers/winograd.h"
+#include "backends/onednn/activation.h"
+#include "backends/onednn/kernels/input_convolution.h"
+#include "backends/onednn/kernels/winograd.h"
 
 namespace clouddetect::onednn {
 
@@ -17,41 +18,6 @@ memory::dims convolutional_weights_dims(const darknet::Layer& layer) {
   const auto& p = layer.convolutional;
   if (p.groups == 1) return {p.filters, layer.input.c, p.size, p.size};
   return {p.groups, p.filters / p.groups, layer.input.c / p.groups, p.size, p.size};
-}
-
-namespace {
-
-// gamma / sqrt(var + eps) per filter, or 1 without batch norm.
-std::vector<float> batch_norm_factors(const darknet::Layer& layer) {
-  const auto& w = layer.weights;
-  std::vector<float> factors(static_cast<std::size_t>(layer.convolutional.filters), 1.0f);
-  if (layer.convolutional.batch_normalize) {
-    for (std::size_t f = 0; f < factors.size(); ++f) {
-      factors[f] = w.scales[f] / std::sqrt(w.rolling_variance[f] + kBatchNormEpsilon);
-    }
-  }
-  return factors;
-}
-
-}  // namespace
-
-std::vector<float> fold_batch_norm_weights(const darknet::Layer& layer) {
-  std::vector<float> folded = layer.weights.weights;
-  const std::vector<float> factors = batch_norm_factors(layer);
-  const std::size_t per_filter = folded.size() / factors.size();
-  for (std::size_t f = 0; f < factors.size(); ++f) {
-    for (std::size_t i = 0; i < per_filter; ++i) folded[f * per_filter + i] *= factors[f];
-  }
-  return folded;
-}
-
-std::vector<float> fold_batch_norm_bias(const darknet::Layer& layer) {
-  std::vector<float> bias = layer.weights.biases;
-  if (layer.convolutional.batch_normalize) {
-    const std::vector<float> factors = batch_norm_factors(layer);
-    for (std::size_t f = 0; f < bias.size(); ++f) bias[f] -= factors[f] * layer.weights.rolling_mean[f];
-  }
-  return bias;
 }
 
 namespace {
@@ -96,10 +62,9 @@ memory append_convolution(Plan& plan, const dnnl::convolution_forward::primitive
 }
 
 // Winograd (oneDNN 2.6 has it with AVX-512 only) needs 2.25x fewer multiplies for a dense 3x3
-// stride-1 convolution. Measured on yolov3-tiny, 1 thread: from 32 input channels up the whole
-// network runs in 31 ms instead of 38 (from 128 up: 32.7 ms); on the 16-channel layer it is 3x
-// slower. Its kernels take no eltwise post-op, so the caller applies the activation as a
-// separate in-place step. Its error on the heads stays below 1e-6 (parity_test).
+// stride-1 convolution: faster from 32 input channels up, slower below (docs/PERFORMANCE.md,
+// "Native engine choices"). Its kernels take no eltwise post-op, so the caller applies the
+// activation as a separate in-place step. Its error on the heads stays below 1e-6 (parity_test).
 constexpr int kWinogradMinInputChannels = 32;
 constexpr const char* kWinograd4x3 = "wino_4x3";
 constexpr int kWinograd4x3MinPixels = 26 * 26;
@@ -123,9 +88,8 @@ std::optional<dnnl::convolution_forward::primitive_desc> winograd_convolution(Pl
     throw;
   }
   // oneDNN offers F(2x2,3x3) first where both fit. F(4x4,3x3) does 1.8x fewer multiplies per output
-  // but keeps 2.25x more transformed weights; measured in yolov3-tiny (1 thread, interleaved) it is
-  // faster from 26x26 maps up (e.g. 64->128 at 52x52 1.7 -> 1.1 ms) and slower at 13x13, where
-  // streaming the weights dominates (512->1024: 11.6 -> 14.9 ms).
+  // but keeps 2.25x more transformed weights: faster from 26x26 maps up, slower at 13x13, where
+  // streaming the weights dominates.
   if (layer.output.h * layer.output.w < kWinograd4x3MinPixels) return pd;
   const dnnl::convolution_forward::primitive_desc first = *pd;
   do {
@@ -136,19 +100,16 @@ std::optional<dnnl::convolution_forward::primitive_desc> winograd_convolution(Pl
 
 // The tile of our Winograd when it runs `layer` in `plan` (0 when not): where oneDNN has no Winograd
 // (below AVX-512), and on maps up to 26x26 even where it has: there its kernels lose to our
-// transforms around its batched GEMM (yolov3-tiny, AVX-512, 1 thread, whole network: 33-34 ms ->
-// 28-29 ms; ours on every map: 29-30 ms).
+// transforms around its batched GEMM.
 int own_winograd_tile(Plan& plan, const darknet::Layer& layer, const memory::desc& src_md, const memory::desc& dst_md) {
-  // In nChw8c (AVX2), from 16 channels: yolov3-tiny's 16->32 layer at 208x208 4.65 -> 3.85 ms (1
-  // thread, interleaved). In nChw16c (AVX-512) oneDNN's direct kernel is 2x faster than ours there.
+  // In nChw8c (AVX2) from 16 channels; in nChw16c (AVX-512) oneDNN's direct kernel wins there.
   const int min_channels = channel_block(src_md) == 8 ? 16 : kWinogradMinInputChannels;
   if (layer.input.c < min_channels || !own_winograd_fits(plan, layer)) return 0;
   const bool small_map = layer.output.h * layer.output.w <= kOwnWinogradMaxPixels;
   if (!small_map && winograd_convolution(plan, layer, src_md, dst_md)) return 0;
   if (layer.output.h * layer.output.w >= kWinograd4x3MinPixels) return 4;
   // Below, in nChw8c (AVX2), F(3x3) (25 products per 9 outputs) beats F(2x2) (16 per 4) unless its
-  // transformed weights are too many to stream: yolov3-tiny at 13x13, 1 thread: 256->512 2.8 -> 2.55
-  // ms, but 512->1024 (52 MB of F(3x3) weights) 12.4 -> 14.0 ms. With AVX-512 it gains nothing.
+  // transformed weights are too many to stream. With AVX-512 it gains nothing.
   if (channel_block(src_md) != 8) return 2;
   const std::size_t f3_weight_bytes = std::size_t{25} * layer.input.c * layer.output.c * sizeof(float);
   return f3_weight_bytes <= kWinograd3x3MaxWeightBytes ? 3 : 2;
@@ -188,6 +149,27 @@ memory make_convolutional(Plan& plan, const PreparedConvolution& prepared, const
   return dst;
 }
 
+bool fused_shortcut_fits(const Plan& plan, const darknet::Layer& layer, darknet::Activation accumulate_activation,
+                         bool int8) {
+  const memory::dims src_dims = {1, layer.input.c, layer.input.h, layer.input.w};
+  const memory::dims dst_dims = {1, layer.output.c, layer.output.h, layer.output.w};
+  dnnl::primitive_attr attr = Plan::attr();
+  attr.set_post_ops(convolution_post_ops(layer, true, accumulate_activation));
+  memory::desc src_md, dst_md;
+  if (int8) {
+    src_md = memory::desc(src_dims, memory::data_type::s8, memory::format_tag::nhwc);
+    dst_md = memory::desc(dst_dims, memory::data_type::s8, memory::format_tag::nhwc);
+    attr.set_output_scales(1 << 1, std::vector<float>(static_cast<std::size_t>(layer.convolutional.filters), 1.0f));
+  } else {
+    src_md = layer.input.c < 8 ? plain_desc(src_dims) : plan.activation_desc(src_dims);
+    dst_md = plan.activation_desc(dst_dims);
+  }
+  const auto weights_type = int8 ? memory::data_type::s8 : memory::data_type::f32;
+  const dnnl::convolution_forward::primitive_desc pd(convolution_desc(layer, src_md, weights_type, dst_md), attr,
+                                                     plan.engine());
+  return std::string(pd.impl_info_str()).rfind("ref", 0) != 0;
+}
+
 std::optional<memory> make_convolutional_pooled(Plan& plan, const PreparedConvolution& prepared, const memory& src) {
   const darknet::Layer& layer = prepared.layer();
   if (layer.output.h % 2 != 0 || layer.output.w % 2 != 0) return std::nullopt;
@@ -204,9 +186,7 @@ namespace {
 // Without VNNI, oneDNN's int8 kernels multiply with vpmaddubsw, which adds each pair of u8 x s8
 // products in saturating 16 bits: 2 x 255 x 127 overflows. oneDNN halves the weights itself for
 // an s8 input (which it shifts to u8), not for a u8 one (the network input): there the weights
-// keep 7 bits, 2 x 255 x 63 < 32767. Measured with ONEDNN_MAX_CPU_ISA=AVX2 on int8
-// yolo-fastest-1.1-xl, coco128 mAP@0.5: 0.4015 with 8 bits there, 0.4093 with 7 (0.425 with VNNI,
-// where every layer keeps 8 bits; 7 bits in every layer, which oneDNN then halves again: 0.342).
+// keep 7 bits, 2 x 255 x 63 < 32767 (the mAP this keeps: docs/PERFORMANCE.md).
 constexpr int kMaxWeightWithoutVnni = 63;
 
 // oneDNN's ISA values are feature bit masks (avx2_vnni is numerically above the AVX-512 ones).
@@ -217,11 +197,6 @@ bool has_vnni() {
 }
 
 }  // namespace
-
-bool scale_invariant(darknet::Activation activation) {
-  return activation == darknet::Activation::kLinear || activation == darknet::Activation::kRelu ||
-         activation == darknet::Activation::kLeaky;
-}
 
 memory make_convolutional_int8(Plan& plan, const PreparedConvolution& prepared, const memory& src,
                                const Int8Scales& scales, const memory* accumulate,

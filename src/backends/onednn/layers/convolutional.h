@@ -12,14 +12,8 @@
 
 namespace clouddetect::onednn {
 
-// Darknet's batch norm epsilon (normalize_cpu: sqrt(variance + .000001f)).
-constexpr float kBatchNormEpsilon = 0.000001f;
-
 // {filters, c, size, size}, or {groups, filters/groups, c/groups, size, size} when grouped.
 dnnl::memory::dims convolutional_weights_dims(const darknet::Layer& layer);
-// Plain (oihw / goihw) weights scaled by gamma / sqrt(var + eps); biases - gamma * mean / sqrt(...).
-std::vector<float> fold_batch_norm_weights(const darknet::Layer& layer);
-std::vector<float> fold_batch_norm_bias(const darknet::Layer& layer);
 
 // Appends the convolution to `plan`; `src` may be in any layout (reordered if the primitive wants
 // another). Returns the output in the plan's blocked activation layout.
@@ -35,8 +29,15 @@ dnnl::memory make_convolutional(Plan& plan, const PreparedConvolution& prepared,
                                 darknet::Activation accumulate_activation = darknet::Activation::kLinear,
                                 const dnnl::memory* into = nullptr);
 
+// False when oneDNN has only its reference kernel for `layer` with a [shortcut] fused after it
+// (post-ops: its activation, sum, `accumulate_activation`), fp32 or (`int8`) s8 nhwc: oneDNN 2.6
+// has no fp32 JIT kernel for an eltwise before the sum (yolov3's leaky residual convolutions), and
+// its reference convolution is orders of magnitude slower than a separate addition.
+bool fused_shortcut_fits(const Plan& plan, const darknet::Layer& layer, darknet::Activation accumulate_activation,
+                         bool int8);
+
 // The convolution and the 2x2 stride-2 max pool after it as one step, when its map is even and it
-// runs as our Winograd (layers/winograd.h) or as our first-layer pass (layers/input_convolution.h):
+// runs as our Winograd (kernels/winograd.h) or as our first-layer pass (kernels/input_convolution.h):
 // returns the pooled output (the plan's activation layout), the convolution's own output never
 // being stored; nullopt otherwise. Only for a convolution whose output nothing else reads.
 std::optional<dnnl::memory> make_convolutional_pooled(Plan& plan, const PreparedConvolution& prepared,
@@ -58,8 +59,5 @@ struct Int8Scales {
 dnnl::memory make_convolutional_int8(Plan& plan, const PreparedConvolution& prepared, const dnnl::memory& src,
                                      const Int8Scales& scales, const dnnl::memory* accumulate = nullptr,
                                      darknet::Activation accumulate_activation = darknet::Activation::kLinear);
-
-// True when `activation` commutes with positive scaling (may follow an int8 convolution).
-bool scale_invariant(darknet::Activation activation);
 
 }  // namespace clouddetect::onednn

@@ -1,5 +1,7 @@
 #include "backends/onednn/layers/shortcut.h"
 
+#include "backends/onednn/activation.h"
+
 namespace clouddetect::onednn {
 
 using dnnl::memory;

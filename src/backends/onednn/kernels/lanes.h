@@ -1,12 +1,12 @@
 // One channel block of the nChw8c / nChw16c layouts as a GCC vector, for the few loops of our own
-// (layers/winograd.cpp, layers/maxpool.cpp). Their functions are compiled for AVX2+FMA
+// (winograd.cpp, input_convolution.cpp, max_pool_2x2.cpp). Their functions are compiled for AVX2+FMA
 // (CLOUDDETECT_AVX2) and only called after checking the CPU has it.
 #pragma once
 
 #include <cmath>
 #include <cstring>
 
-#include "backends/onednn/plan.h"
+#include "backends/onednn/activation.h"
 #include "darknet/model.h"
 
 #define CLOUDDETECT_AVX2 __attribute__((target("avx2,fma")))

@@ -1,4 +1,4 @@
-#include "backends/onednn/layers/winograd.h"
+#include "backends/onednn/kernels/winograd.h"
 
 #include <omp.h>
 #include <unistd.h>
@@ -10,7 +10,8 @@
 #include <memory>
 #include <string>
 
-#include "backends/onednn/layers/lanes.h"
+#include "backends/onednn/kernels/lanes.h"
+#include "backends/onednn/kernels/winograd_matrices.h"
 
 namespace clouddetect::onednn {
 
@@ -18,49 +19,9 @@ using dnnl::memory;
 
 namespace {
 
-// Lavin & Gray's matrices: output Y = AT [(G g GT) . (BT d B)] A for a (tile + 2)^2 input patch d
-// and a 3x3 filter g, the correlation a convolution layer computes.
-template <int Tile>
-struct Matrices;
-
-template <>
-struct Matrices<2> {
-  static constexpr int kA = 4;
-  static constexpr float kBT[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
-  static constexpr float kAT[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
-  static constexpr double kG[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-};
-
-// F(3x3): points 0, 1, -1, 2 and infinity (BT solved from AT and G; verified on random data).
-template <>
-struct Matrices<3> {
-  static constexpr int kA = 5;
-  static constexpr float kBT[5][5] = {
-      {2, -1, -2, 1, 0}, {0, -2, -1, 1, 0}, {0, 2, -3, 1, 0}, {0, -1, 0, 1, 0}, {0, 2, -1, -2, 1}};
-  static constexpr float kAT[3][5] = {{1, 1, 1, 1, 0}, {0, 1, -1, 2, 0}, {0, 1, 1, 4, 1}};
-  static constexpr double kG[5][3] = {
-      {0.5, 0, 0}, {-0.5, -0.5, -0.5}, {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 6, 1.0 / 3, 2.0 / 3}, {0, 0, 1}};
-};
-
-template <>
-struct Matrices<4> {
-  static constexpr int kA = 6;
-  static constexpr float kBT[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
-                                      {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
-  static constexpr float kAT[4][6] = {
-      {1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
-  static constexpr double kG[6][3] = {{1.0 / 4, 0, 0},
-                                      {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                      {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                      {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                      {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                                      {0, 0, 1}};
-};
-
 // Transformed tiles are stored tile-major, V[tile][position][channel] (and M likewise), so each
 // transform streams through memory; the matmul reads them as strided [position][tile][channel].
-// (Position-major, which makes the matmul's rows contiguous, measured slower: 512->1024 at 13x13
-// 12.9 -> 13.6 ms, AVX2.)
+// (Position-major, which makes the matmul's rows contiguous, is slower: docs/PERFORMANCE.md.)
 struct Geometry {
   int channels, filters, h, w, tiles_x, tiles_y, positions, block;
   int tiles() const { return tiles_x * tiles_y; }
@@ -239,39 +200,43 @@ bool own_winograd_fits(const Plan& plan, const darknet::Layer& layer) {
          layer.output.w == layer.input.w && has_avx2_fma();
 }
 
-std::vector<float> winograd_weights(const std::vector<float>& oihw, int filters, int channels, int tile) {
-  const int a = tile + 2;
-  const double* g = tile == 2 ? &Matrices<2>::kG[0][0] : tile == 3 ? &Matrices<3>::kG[0][0] : &Matrices<4>::kG[0][0];
-  std::vector<float> u(static_cast<std::size_t>(a * a) * channels * filters);
-  for (int k = 0; k < filters; ++k) {
-    for (int c = 0; c < channels; ++c) {
-      const float* f = oihw.data() + (static_cast<std::size_t>(k) * channels + c) * 9;
-      double gf[6][3];  // G f
-      for (int i = 0; i < a; ++i) {
-        for (int x = 0; x < 3; ++x) {
-          gf[i][x] = g[i * 3 + 0] * f[0 * 3 + x] + g[i * 3 + 1] * f[1 * 3 + x] + g[i * 3 + 2] * f[2 * 3 + x];
-        }
-      }
-      for (int i = 0; i < a; ++i) {
-        for (int j = 0; j < a; ++j) {  // (G f) GT
-          const double value = gf[i][0] * g[j * 3 + 0] + gf[i][1] * g[j * 3 + 1] + gf[i][2] * g[j * 3 + 2];
-          u[(static_cast<std::size_t>(i * a + j) * channels + c) * filters + k] = static_cast<float>(value);
-        }
-      }
-    }
-  }
-  return u;
-}
+namespace {
 
-memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const memory& src, int tile,
-                         const memory* into, bool pool) {
-  const darknet::Layer& layer = prepared.layer();
+void check_own_winograd(const Plan& plan, const darknet::Layer& layer, int tile, bool pool) {
   if (tile < 2 || tile > 4) throw dnnl::error(dnnl_invalid_arguments, "Winograd tile must be 2, 3 or 4");
   if (pool && tile % 2 != 0) throw dnnl::error(dnnl_invalid_arguments, "a fused 2x2 pool needs an even tile");
   if (!own_winograd_fits(plan, layer)) throw dnnl::error(dnnl_invalid_arguments, "layer does not fit our Winograd");
   if (pool && (layer.output.h % 2 != 0 || layer.output.w % 2 != 0)) {
     throw dnnl::error(dnnl_invalid_arguments, "a fused 2x2 pool needs an even map");
   }
+}
+
+// Tile rows per block: blocks of whole tile rows are transformed, multiplied and transformed back
+// one after the other, so that a block's V and M stay in the L2 cache instead of going through
+// memory in between. At least one row per thread: each transform runs one row per thread.
+int block_rows(const Geometry& g) {
+  const std::size_t block_bytes = winograd_block_bytes();
+  const std::size_t row_bytes =
+      static_cast<std::size_t>(g.positions) * g.tiles_x * (g.channels + g.filters) * sizeof(float);
+  // Blocks only when the transformed weights fit in one too: every block reads all of them again.
+  const int threads = std::max(1, omp_get_max_threads());
+  const std::size_t weight_bytes = static_cast<std::size_t>(g.positions) * g.channels * g.filters * sizeof(float);
+  if (weight_bytes > block_bytes) return g.tiles_y;
+  return std::clamp(static_cast<int>(block_bytes / row_bytes), std::min(threads, g.tiles_y), g.tiles_y);
+}
+
+// One block's matmul: V x U = M over every transformed position.
+struct Matmul {
+  dnnl::matmul primitive;
+  memory v, m;
+};
+
+}  // namespace
+
+memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const memory& src, int tile,
+                         const memory* into, bool pool) {
+  const darknet::Layer& layer = prepared.layer();
+  check_own_winograd(plan, layer, tile, pool);
   const memory input = plan.reorder_to(src, plan.activation_desc({1, layer.input.c, layer.input.h, layer.input.w}));
   const Geometry g{layer.input.c,
                    layer.output.c,
@@ -281,18 +246,7 @@ memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const 
                    (layer.output.h + tile - 1) / tile,
                    (tile + 2) * (tile + 2),
                    channel_block(input.get_desc())};
-  // Blocks of whole tile rows, transformed, multiplied and transformed back one after the other,
-  // so that a block's V and M stay in the L2 cache instead of going through memory in between.
-  // At least one row per thread: each transform runs one row per thread.
-  const std::size_t block_bytes = winograd_block_bytes();
-  const std::size_t row_bytes =
-      static_cast<std::size_t>(g.positions) * g.tiles_x * (g.channels + g.filters) * sizeof(float);
-  // Blocks only when the transformed weights fit in one too: every block reads all of them again.
-  const int threads = std::max(1, omp_get_max_threads());
-  const std::size_t weight_bytes = static_cast<std::size_t>(g.positions) * g.channels * g.filters * sizeof(float);
-  const int rows_per_block = weight_bytes > block_bytes ? g.tiles_y
-                                                        : std::clamp(static_cast<int>(block_bytes / row_bytes),
-                                                                     std::min(threads, g.tiles_y), g.tiles_y);
+  const int rows_per_block = block_rows(g);
   const int blocks = (g.tiles_y + rows_per_block - 1) / rows_per_block;
   const int last_rows = g.tiles_y - (blocks - 1) * rows_per_block;
 
@@ -327,10 +281,6 @@ memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const 
   const memory dst = into ? *into : plan.new_memory(dst_md);
   if (dst.get_desc() != dst_md) throw dnnl::error(dnnl_invalid_arguments, "Winograd output layout mismatch");
 
-  struct Matmul {
-    dnnl::matmul primitive;
-    memory v, m;
-  };
   const auto multiply = std::make_shared<const std::array<Matmul, 2>>(
       std::array<Matmul, 2>{Matmul{dnnl::matmul(full_pd), v, m}, Matmul{dnnl::matmul(last_pd), last_v, last_m}});
 

@@ -1,7 +1,7 @@
 // The network's first convolution over the few channels of the image (yolov3-tiny: 3 -> 16, 3x3,
 // 416x416) together with the 2x2 stride-2 max pool after it, in one pass of our own. oneDNN runs
-// the convolution well (AVX2: 2.3 ms) but cannot fuse a pool, and the full-size output (16 x 416 x
-// 416, 11 MB) then goes through memory twice more for the pool (1.1 ms).
+// the convolution well but cannot fuse a pool, and the full-size output (16 x 416 x 416, 11 MB)
+// then goes through memory twice more for the pool.
 #pragma once
 
 #include <oneapi/dnnl/dnnl.hpp>

@@ -1,9 +1,9 @@
-#include "backends/onednn/layers/input_convolution.h"
+#include "backends/onednn/kernels/input_convolution.h"
 
 #include <algorithm>
 #include <cstddef>
 
-#include "backends/onednn/layers/lanes.h"
+#include "backends/onednn/kernels/lanes.h"
 
 namespace clouddetect::onednn {
 

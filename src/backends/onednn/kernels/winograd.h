@@ -26,9 +26,7 @@ bool own_winograd_fits(const Plan& plan, const darknet::Layer& layer);
 
 // V and M of one block of tile rows (make_own_winograd) take up to this many bytes, so that they
 // stay in the L2 cache between the transforms and the matmul: half this core's L2 (512 KB when
-// the system does not say). Measured with a 2 MB L2 (AVX2, 1 thread): yolov3-tiny's 16->32 layer
-// at 208x208 in 3.7 / 3.3 / 3.4 ms with 512 KB / 1 MB / 2 MB blocks, 32->64 at 104x104 2.5 / 2.3 /
-// 2.3 ms; one block for the whole map (the former way) 5.5 ms for the first.
+// the system does not say; block sizes compared in docs/PERFORMANCE.md).
 std::size_t winograd_block_bytes();
 
 // F(tile x tile, 3x3), tile 2, 3 or 4, for a layer own_winograd_fits(). `src` in any layout (reordered
@@ -37,9 +35,5 @@ std::size_t winograd_block_bytes();
 // the output of a 2x2 stride-2 max pool of it instead, the full-size output never being stored.
 dnnl::memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const dnnl::memory& src, int tile,
                                const dnnl::memory* into = nullptr, bool pool = false);
-
-// The transformed weights G g G^T of every (channel, filter), from folded oihw weights of 3x3
-// filters: [(tile + 2)^2][channels][filters], computed in double.
-std::vector<float> winograd_weights(const std::vector<float>& oihw, int filters, int channels, int tile);
 
 }  // namespace clouddetect::onednn
