@@ -164,6 +164,7 @@ class SectionReader {
     if (name == "leaky") return Activation::kLeaky;
     if (name == "relu") return Activation::kRelu;
     if (name == "logistic") return Activation::kLogistic;
+    if (name == "mish") return Activation::kMish;  // x * tanh(ln(1 + e^x))
     fail(section_.options["activation"].line, "unsupported activation '" + name + "'");
   }
 
@@ -341,8 +342,10 @@ Model parse_cfg_text(const std::string& text, const std::string& source_name) {
       p.activation = reader.get_activation("linear");
       if (reader.get_string("weights_type", "none") != "none") reader.fail("weighted shortcut is not supported");
       const Shape& other = model.layers[p.from].output;
-      if (other.c != current.c || other.h != current.h || other.w != current.w) {
-        reader.fail("shortcut from layer " + std::to_string(p.from) + " has a different shape");
+      if (other.h != current.h || other.w != current.w) {
+        reader.fail("shortcut from layer " + std::to_string(p.from) + " has a different size (" +
+                    std::to_string(other.w) + "x" + std::to_string(other.h) + " vs " + std::to_string(current.w) + "x" +
+                    std::to_string(current.h) + ")");
       }
       layer.output = current;
     } else if (type == "dropout") {

@@ -65,6 +65,37 @@ TEST(CfgParser, ParsesYoloFastestGroupedConvsAndShortcuts) {
   }
 }
 
+// The six cfgs of more-cfgs parse, with what they add over yolov3-tiny.
+TEST(CfgParser, ParsesMoreCfgs) {
+  const std::string dir = model_dir("more-cfgs") + "/";
+  Model prn = parse_cfg_file(dir + "yolov3-tiny-prn.cfg");
+  // Partial residual: layer 22 adds the first 128 of layer 8's 256 channels to the upsample's 128.
+  EXPECT_EQ(prn.layers[22].type, LayerType::kShortcut);
+  EXPECT_EQ(prn.layers[22].shortcut.from, 8);
+  EXPECT_EQ(prn.layers[8].output.c, 256);
+  EXPECT_EQ(prn.layers[22].output.c, 128);
+  EXPECT_EQ(prn.layers[22].shortcut.activation, Activation::kLeaky);
+  Model v4 = parse_cfg_file(dir + "yolov4.cfg");
+  EXPECT_EQ(v4.layers[0].convolutional.activation, Activation::kMish);
+  EXPECT_EQ(v4.layers.size(), 162u);
+  int spp_pools = 0, four_way_routes = 0;
+  for (const Layer& layer : v4.layers) {
+    spp_pools += layer.type == LayerType::kMaxpool && layer.maxpool.stride == 1;
+    four_way_routes += layer.type == LayerType::kRoute && layer.route.layers.size() == 4;
+  }
+  EXPECT_EQ(spp_pools, 3);
+  EXPECT_EQ(four_way_routes, 1);
+  std::vector<float> scales;
+  for (int head : v4.yolo_layers()) scales.push_back(v4.layers[head].yolo.scale_x_y);
+  EXPECT_EQ(scales, (std::vector<float>{1.2f, 1.1f, 1.05f}));
+  Model tiny = parse_cfg_file(dir + "yolov4-tiny.cfg");
+  EXPECT_EQ(tiny.layers[2].route.groups, 2);
+  EXPECT_EQ(tiny.layers[2].route.group_id, 1);
+  EXPECT_EQ(tiny.layers[2].output.c, tiny.layers[1].output.c / 2);
+  for (const char* name : {"yolov4-tiny-3l", "yolov3", "yolov3-spp"})
+    EXPECT_NO_THROW(parse_cfg_file(dir + name + ".cfg"));
+}
+
 TEST(CfgParser, ComputesTinyNetShapes) {
   Model model = parse_cfg_text(kTinyNet, "t.cfg");
   ASSERT_EQ(model.layers.size(), 4u);
@@ -81,8 +112,11 @@ TEST(CfgParser, ErrorsNameFileLineAndProblem) {
   EXPECT_EQ(error_of("[net]\nwidth=32\nheight=32\n[lstm]\n"), "t.cfg:4: [lstm] unsupported layer type");
   EXPECT_EQ(error_of("[net]\nwidth=32\nheight=32\n[convolutional]\nfilters=abc\n"),
             "t.cfg:5: [convolutional] filters=abc is not an integer");
-  EXPECT_EQ(error_of("[net]\nwidth=32\nheight=32\n[convolutional]\nfilters=4\nactivation=mish\n"),
-            "t.cfg:6: [convolutional] unsupported activation 'mish'");
+  EXPECT_EQ(error_of("[net]\nwidth=32\nheight=32\n[convolutional]\nfilters=4\nactivation=swish\n"),
+            "t.cfg:6: [convolutional] unsupported activation 'swish'");
+  EXPECT_EQ(error_of("[net]\nwidth=32\nheight=32\n[convolutional]\nfilters=4\nsize=3\nstride=2\n[shortcut]\nfrom=0\n"
+                     "[convolutional]\nfilters=4\nsize=3\nstride=2\n[shortcut]\nfrom=-3\n"),
+            "t.cfg:12: [shortcut] shortcut from layer 1 has a different size (15x15 vs 7x7)");
   EXPECT_EQ(error_of("[net]\nwidth=32\nheight=32\n[convolutional]\nfilters=4\ndilation=2\n"),
             "t.cfg:6: [convolutional] unsupported key 'dilation'");
   EXPECT_EQ(error_of("[net]\nwidth=32\nheight=32\n[route]\nlayers=-3\n"),

@@ -32,6 +32,8 @@ const char* to_string(Activation activation) {
       return "relu";
     case Activation::kLogistic:
       return "logistic";
+    case Activation::kMish:
+      return "mish";
   }
   return "?";
 }

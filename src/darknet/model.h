@@ -10,7 +10,7 @@
 namespace clouddetect::darknet {
 
 enum class LayerType { kConvolutional, kMaxpool, kUpsample, kRoute, kShortcut, kDropout, kYolo };
-enum class Activation { kLinear, kLeaky, kRelu, kLogistic };
+enum class Activation { kLinear, kLeaky, kRelu, kLogistic, kMish };
 
 const char* to_string(LayerType type);
 const char* to_string(Activation activation);
@@ -44,6 +44,8 @@ struct RouteParams {
   int group_id = 0;         // ...and only group `group_id` is taken
 };
 
+// darknet's shortcut adds the channels both inputs have (the first min(c) of each) and keeps the
+// previous layer's shape: a "partial residual" when `from` has more or fewer channels.
 struct ShortcutParams {
   int from = 0;  // absolute layer index added to the previous layer's output
   Activation activation = Activation::kLinear;

@@ -15,6 +15,9 @@ void append_activation(dnnl::post_ops& ops, darknet::Activation activation) {
     case darknet::Activation::kLogistic:
       ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_logistic, 0.0f, 0.0f);
       return;
+    case darknet::Activation::kMish:
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_mish, 0.0f, 0.0f);
+      return;
   }
 }
 

@@ -9,6 +9,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <sstream>
 
+#include "../tests/more_cfgs.h"
 #include "../tests/shared_data.h"
 #include "backends/backend.h"
 #include "backends/onednn/onednn_backend.h"
@@ -40,10 +41,7 @@ void expect_no_reference_kernels(const Backend& backend) {
   for (const std::string& kernel : kernels) EXPECT_EQ(kernel.rfind("ref", 0), std::string::npos) << kernel;
 }
 
-class NativeParityTest : public ::testing::TestWithParam<const char*> {};
-
-TEST_P(NativeParityTest, HeadsMatchOpenCv) {
-  auto model = onednn::testing::load_test_model(testing::model_dir(GetParam()));
+void expect_heads_match_opencv(const std::shared_ptr<const darknet::Model>& model, const char* name) {
   auto reference = create_backend("opencv", model, BackendOptions{});
   auto native = make_onednn_backend(model, BackendOptions{});
   expect_no_reference_kernels(*native);
@@ -56,10 +54,16 @@ TEST_P(NativeParityTest, HeadsMatchOpenCv) {
     for (std::size_t i = 0; i < expected.size(); ++i) {
       ASSERT_EQ(actual[i].shape, expected[i].shape) << "head " << i;
       const double error = eval::relative_head_error({actual[i]}, {expected[i]});
-      std::printf("%s %s head %zu: relative error %.3g\n", GetParam(), stem, i, error);
-      EXPECT_LT(error, kMaxRelativeError) << GetParam() << " " << stem << " head " << i;
+      std::printf("%s %s head %zu: relative error %.3g\n", name, stem, i, error);
+      EXPECT_LT(error, kMaxRelativeError) << name << " " << stem << " head " << i;
     }
   }
+}
+
+class NativeParityTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(NativeParityTest, HeadsMatchOpenCv) {
+  expect_heads_match_opencv(onednn::testing::load_test_model(testing::model_dir(GetParam())), GetParam());
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, NativeParityTest,
@@ -68,6 +72,19 @@ INSTANTIATE_TEST_SUITE_P(Models, NativeParityTest,
                            std::string name = param_info.param;
                            for (char& c : name) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
                            return name;
+                         });
+
+// The cfgs of more-cfgs (synthetic weights; the full-size ones at a small input size, see
+// tests/more_cfgs.h): mish, SPP pools, routes of 3-4 layers and of channel groups, partial shortcuts.
+class MoreCfgsParityTest : public ::testing::TestWithParam<testing::MoreCfg> {};
+
+TEST_P(MoreCfgsParityTest, HeadsMatchOpenCv) {
+  expect_heads_match_opencv(testing::load_more_cfg(GetParam()), GetParam().name);
+}
+
+INSTANTIATE_TEST_SUITE_P(MoreCfgs, MoreCfgsParityTest, ::testing::ValuesIn(testing::more_cfgs()),
+                         [](const ::testing::TestParamInfo<testing::MoreCfg>& param_info) {
+                           return testing::test_name(param_info.param.name);
                          });
 
 // Held to AVX2 (the _avx2 ctest entries), yolov3-tiny's 16->32, 32->64 and 64->128 convolutions run
@@ -111,10 +128,7 @@ TEST(NativeParityTest, InstancesAreIndependent) {
 // 3-4% (yolov3-tiny) and 5-16% (yolo-fastest, depthwise) per head; a wrong scale, channel order or
 // layout gives errors of order 1. The accuracy that matters, mAP, is measured by tests/accuracy
 // (bench --precision int8).
-class NativeInt8Test : public ::testing::TestWithParam<const char*> {};
-
-TEST_P(NativeInt8Test, HeadsCloseToFp32) {
-  auto model = onednn::testing::load_test_model(testing::model_dir(GetParam()));
+void expect_int8_close_to_fp32(const std::shared_ptr<const darknet::Model>& model, const char* name) {
   std::vector<Tensor> calibration;
   for (const char* stem : {"000000000030", "000000000034", "000000000042", "000000000049", "000000000061",
                            "000000000064", "000000000071", "000000000072"}) {
@@ -135,11 +149,30 @@ TEST_P(NativeInt8Test, HeadsCloseToFp32) {
     for (std::size_t i = 0; i < expected.size(); ++i) {
       ASSERT_EQ(actual[i].shape, expected[i].shape) << "head " << i;
       const double error = eval::relative_head_error({actual[i]}, {expected[i]});
-      std::printf("%s %s int8 head %zu: relative error %.3g\n", GetParam(), stem, i, error);
-      EXPECT_LT(error, 0.3) << GetParam() << " " << stem << " head " << i;
+      std::printf("%s %s int8 head %zu: relative error %.3g\n", name, stem, i, error);
+      EXPECT_LT(error, 0.3) << name << " " << stem << " head " << i;
     }
   }
 }
+
+class NativeInt8Test : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(NativeInt8Test, HeadsCloseToFp32) {
+  expect_int8_close_to_fp32(onednn::testing::load_test_model(testing::model_dir(GetParam())), GetParam());
+}
+
+// int8 on the tiny ones of more-cfgs (their convolutions are leaky or linear: all run in int8).
+class MoreCfgsInt8Test : public ::testing::TestWithParam<testing::MoreCfg> {};
+
+TEST_P(MoreCfgsInt8Test, HeadsCloseToFp32) {
+  expect_int8_close_to_fp32(testing::load_more_cfg(GetParam()), GetParam().name);
+}
+
+INSTANTIATE_TEST_SUITE_P(MoreCfgs, MoreCfgsInt8Test,
+                         ::testing::Values(testing::more_cfgs()[0], testing::more_cfgs()[1], testing::more_cfgs()[2]),
+                         [](const ::testing::TestParamInfo<testing::MoreCfg>& param_info) {
+                           return testing::test_name(param_info.param.name);
+                         });
 
 INSTANTIATE_TEST_SUITE_P(Models, NativeInt8Test,
                          ::testing::Values("yolov3-tiny", "yolo-fastest-1.1", "yolo-fastest-1.1-xl"),

@@ -11,6 +11,8 @@
 
 #define CLOUDDETECT_AVX2 __attribute__((target("avx2,fma")))
 
+#include "backends/onednn/kernels/lane_mish.h"  // uses CLOUDDETECT_AVX2
+
 namespace clouddetect::onednn {
 
 // (GCC drops vector_size on a dependent alias template: one specialisation per size.)
@@ -39,20 +41,25 @@ CLOUDDETECT_AVX2 inline void store(float* p, const Vec& v) {
 }
 
 // A darknet activation applied to lanes: v > 0 ? v : slope * v (slope 1 linear, 0 relu, 0.1 leaky),
-// or the logistic function.
+// or the logistic function, or mish.
 struct LaneActivation {
   float slope;
   bool logistic;
+  bool mish;
   static LaneActivation of(darknet::Activation activation) {
     return {activation == darknet::Activation::kLeaky  ? kLeakySlope
             : activation == darknet::Activation::kRelu ? 0.0f
                                                        : 1.0f,
-            activation == darknet::Activation::kLogistic};
+            activation == darknet::Activation::kLogistic, activation == darknet::Activation::kMish};
   }
 };
 
 template <int Block>
 CLOUDDETECT_AVX2 inline void activate(Lanes<Block>& v, const LaneActivation& activation) {
+  if (activation.mish) {
+    mish_lanes<Block>(v);
+    return;
+  }
   if (!activation.logistic) {
     v = v > 0 ? v : v * activation.slope;
     return;

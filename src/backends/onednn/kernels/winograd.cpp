@@ -140,6 +140,9 @@ CLOUDDETECT_AVX2 void transform_output_row(const float* m_row, const Geometry& g
             if (logistic) {
               store(o, acc);
               for (int l = 0; l < Block; ++l) o[l] = 1.0f / (1.0f + std::exp(-o[l]));
+            } else if (activation.mish) {
+              mish_lanes<Block>(acc);
+              store(o, acc);
             } else {
               const Vec activated = acc > 0 ? acc : acc * slope;
               store(o, activated);
