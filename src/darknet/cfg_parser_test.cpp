@@ -89,9 +89,9 @@ TEST(CfgParser, ParsesMoreCfgs) {
   for (int head : v4.yolo_layers()) scales.push_back(v4.layers[head].yolo.scale_x_y);
   EXPECT_EQ(scales, (std::vector<float>{1.2f, 1.1f, 1.05f}));
   Model tiny = parse_cfg_file(dir + "yolov4-tiny.cfg");
-  EXPECT_EQ(tiny.layers[2].route.groups, 2);
-  EXPECT_EQ(tiny.layers[2].route.group_id, 1);
-  EXPECT_EQ(tiny.layers[2].output.c, tiny.layers[1].output.c / 2);
+  EXPECT_EQ(tiny.layers[3].route.groups, 2);
+  EXPECT_EQ(tiny.layers[3].route.group_id, 1);
+  EXPECT_EQ(tiny.layers[3].output.c, tiny.layers[2].output.c / 2);
   for (const char* name : {"yolov4-tiny-3l", "yolov3", "yolov3-spp"})
     EXPECT_NO_THROW(parse_cfg_file(dir + name + ".cfg"));
 }
@@ -116,7 +116,7 @@ TEST(CfgParser, ErrorsNameFileLineAndProblem) {
             "t.cfg:6: [convolutional] unsupported activation 'swish'");
   EXPECT_EQ(error_of("[net]\nwidth=32\nheight=32\n[convolutional]\nfilters=4\nsize=3\nstride=2\n[shortcut]\nfrom=0\n"
                      "[convolutional]\nfilters=4\nsize=3\nstride=2\n[shortcut]\nfrom=-3\n"),
-            "t.cfg:12: [shortcut] shortcut from layer 1 has a different size (15x15 vs 7x7)");
+            "t.cfg:14: [shortcut] shortcut from layer 0 has a different size (15x15 vs 7x7)");
   EXPECT_EQ(error_of("[net]\nwidth=32\nheight=32\n[convolutional]\nfilters=4\ndilation=2\n"),
             "t.cfg:6: [convolutional] unsupported key 'dilation'");
   EXPECT_EQ(error_of("[net]\nwidth=32\nheight=32\n[route]\nlayers=-3\n"),
