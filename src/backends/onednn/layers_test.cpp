@@ -48,6 +48,8 @@ float activate(float x, Activation a) {
       return x > 0 ? x : 0;
     case Activation::kLogistic:
       return 1.0f / (1.0f + std::exp(-x));
+    case Activation::kMish:
+      return x * std::tanh(std::log1p(std::exp(x)));
   }
   return x;
 }
