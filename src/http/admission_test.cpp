@@ -77,6 +77,41 @@ TEST(Admission, RequestThatWaitedPastTheBudgetIsNotRun) {
   EXPECT_TRUE(wait_for_metric(server.port(), "clouddetect_rejected_total{reason=\"wait\"} 1"));
 }
 
+// A client that announces a 7 s timeout (X-Request-Timeout) with 5 s per request: its budget is
+// 7 - 5 = 2 s, so behind one running request (5 s expected) it is refused at once, while a client
+// without a timeout (budget --max-wait, 60 s) is admitted. The same through Envoy's header.
+TEST(Admission, AnnouncedClientTimeoutShortensTheBudget) {
+  auto model = std::make_shared<FakeWorkModel>();
+  model->service_seconds_ = 5.0;
+  TestServer server(with_model(model, 60s));
+  server.detector().close_gate();
+  auto first = std::async(std::launch::async, [&] { return fetch(server.port(), post(detect_body("block-1"))); });
+  ASSERT_TRUE(server.detector().wait_started(1));
+
+  for (auto [header, value] : {std::pair{kTimeoutHeader, "7"}, std::pair{kEnvoyTimeoutHeader, "7000"}}) {
+    Request with_timeout = post(detect_body("hurried"));
+    with_timeout.set(header, value);
+    const Reply refused = fetch(server.port(), with_timeout);
+    expect_error(refused, 503, std::nullopt, "announced timeout");
+  }
+  auto patient = std::async(std::launch::async, [&] { return fetch(server.port(), post(detect_body("patient"))); });
+  ASSERT_TRUE(wait_for_metric(server.port(), "clouddetect_queue_depth 1"));
+  server.detector().open_gate();
+  EXPECT_EQ(first.get().result_int(), 200);
+  EXPECT_EQ(patient.get().result_int(), 200);
+  EXPECT_TRUE(wait_for_metric(server.port(), "clouddetect_rejected_total{reason=\"wait\"} 2"));
+}
+
+TEST(Admission, MalformedAnnouncedTimeoutIs400) {
+  TestServer server(with_model(std::make_shared<FakeWorkModel>(), 5s));
+  for (const char* value : {"soon", "-1", "0", "1e999", "5s"}) {
+    Request request = post(detect_body("odd-timeout"));
+    request.set(kTimeoutHeader, value);
+    expect_error(fetch(server.port(), request), 400, std::nullopt, "X-Request-Timeout");
+  }
+  EXPECT_EQ(server.detector().started(), 0);
+}
+
 // Memory: limit 400 KB, so 360 KB for requests, 180 KB of it for waiting work (the connection
 // itself takes 32 KB). A body of 200 KB is refused from its header alone, before it is sent.
 TEST(Admission, BodyOverTheMemoryBudgetIsRefusedFromItsHeader) {

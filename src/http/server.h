@@ -44,6 +44,13 @@ class WorkModel {
   virtual std::int64_t working_bytes(const api::DetectRequest& request) const = 0;
 };
 
+// A client may announce its own timeout; a detection request then waits for a worker at most that
+// timeout less one service time, so that it is refused at once rather than answered after its client
+// has given up.
+inline constexpr std::string_view kTimeoutHeader = "X-Request-Timeout";                    // seconds
+inline constexpr std::string_view kEnvoyTimeoutHeader = "x-envoy-expected-rq-timeout-ms";  // set by Envoy, Istio
+inline constexpr const char* kWaitBudgetRule = "--max-wait, or the client's announced timeout less one service time";
+
 struct ServerOptions {
   std::string host = "0.0.0.0";
   unsigned short port = 5000;     // 0 = an ephemeral port (see Server::bind)
@@ -52,7 +59,7 @@ struct ServerOptions {
   std::size_t max_queue = 10000;  // detection requests waiting for a worker; beyond: 503 + Retry-After
   // A detection request is admitted only when its expected wait (work ahead x service time) fits;
   // one that waited longer by the time a worker takes it is answered 503 without running.
-  std::chrono::milliseconds max_wait{std::chrono::seconds(5)};
+  std::chrono::milliseconds max_wait{std::chrono::seconds(15)};
   // Bytes this process may use (the container's limit); > 0: requests reserve what they hold
   // within it, less the work model's footprint, and get 503 beyond. 0 = no memory admission.
   std::int64_t memory_limit_bytes = 0;

@@ -1,5 +1,7 @@
 #include "http/server_core.h"
 
+#include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 
@@ -30,6 +32,21 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
+}
+
+// The client's own timeout for a request, when it announces one: X-Request-Timeout in seconds, or the
+// route timeout that Envoy (and so Istio) passes upstream in milliseconds. nullopt: none announced;
+// a value <= 0: malformed.
+std::optional<double> announced_timeout_seconds(const Request& request) {
+  auto parse = [](std::string_view text, double unit) -> std::optional<double> {
+    if (text.empty()) return std::nullopt;
+    double value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc() || end != text.data() + text.size() || !std::isfinite(value) || value <= 0) return -1.0;
+    return value * unit;
+  };
+  if (std::optional<double> seconds = parse(request[kTimeoutHeader], 1)) return seconds;
+  return parse(request[kEnvoyTimeoutHeader], 1e-3);
 }
 
 // application/json with any parameters (charset=utf-8); an absent header is accepted too.
@@ -158,6 +175,12 @@ double ServerCore::service_seconds() const { return options.work_model ? options
 
 double ServerCore::max_wait_seconds() const { return std::chrono::duration<double>(options.max_wait).count(); }
 
+double ServerCore::wait_budget_seconds(const Request& request) const {
+  const std::optional<double> timeout = announced_timeout_seconds(request);
+  if (!timeout || *timeout <= 0) return max_wait_seconds();
+  return std::clamp(*timeout - service_seconds(), 0.0, max_wait_seconds());
+}
+
 std::int64_t ServerCore::memory_capacity() const {
   const auto usable =
       static_cast<std::int64_t>(static_cast<double>(options.memory_limit_bytes) * (1 - kMemoryHeadroom));
@@ -200,6 +223,11 @@ std::optional<Response> ServerCore::precheck(const Request& request, const Route
     return error_response(status_for(ErrorCode::kUnsupportedMediaType), std::nullopt,
                           "Content-Type must be application/json, got " + std::string(content_type.substr(0, 100)));
   }
+  if (const std::optional<double> timeout = announced_timeout_seconds(request); timeout && *timeout <= 0) {
+    return error_response(400, std::nullopt,
+                          std::string(kTimeoutHeader) + " must be a positive number of seconds (" +
+                              std::string(kEnvoyTimeoutHeader) + ": of milliseconds)");
+  }
   return std::nullopt;
 }
 
@@ -225,7 +253,7 @@ Response ServerCore::metrics_page() const {
 }
 
 DetectOutcome ServerCore::detect(const std::string& body, int worker_index, const std::atomic<bool>& cancelled,
-                                 WorkQueue::Clock::duration waited) {
+                                 WorkQueue::Clock::duration waited, double wait_budget_seconds) {
   DetectOutcome outcome;
   outcome.queue_ms = std::chrono::duration<double, std::milli>(waited).count();
   if (cancelled) {
@@ -242,11 +270,11 @@ DetectOutcome ServerCore::detect(const std::string& body, int worker_index, cons
     outcome.log_error = message;
   };
   const double waited_seconds = std::chrono::duration<double>(waited).count();
-  if (waited_seconds > max_wait_seconds()) {  // its client may have given up: do not run it
+  if (waited_seconds > wait_budget_seconds) {  // its client may have given up: do not run it
     refuse(Rejection::kWait,
-           "overloaded: waited " + std::to_string(waited_seconds) + " s for a worker, over " +
-               std::to_string(max_wait_seconds()) + " s (--max-wait); not run, retry later",
-           queue.expected_wait(service_seconds()) - max_wait_seconds());
+           "overloaded: waited " + std::to_string(waited_seconds) + " s for a worker, over its budget of " +
+               std::to_string(wait_budget_seconds) + " s (" + kWaitBudgetRule + "); not run, retry later",
+           queue.expected_wait(service_seconds()) - wait_budget_seconds);
     return outcome;
   }
   outcome.memory = memory.reservation(MemoryBudget::Use::kWorking);

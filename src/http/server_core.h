@@ -84,13 +84,16 @@ class ServerCore {
   std::optional<Response> precheck(const Request& request, const Route* route, const std::string& cors_origin) const;
   Response readiness() const;
   Response metrics_page() const;
-  // Runs on a worker: parse, handler, serialize. Never throws. `waited`: time in the queue.
+  // Runs on a worker: parse, handler, serialize. Never throws. `waited`: time in the queue; over
+  // `wait_budget_seconds`, the request is refused without running.
   DetectOutcome detect(const std::string& body, int worker_index, const std::atomic<bool>& cancelled,
-                       WorkQueue::Clock::duration waited);
+                       WorkQueue::Clock::duration waited, double wait_budget_seconds);
 
   // The work model's moving estimate of one detection (0 = unknown) and the wait budget.
   double service_seconds() const;
   double max_wait_seconds() const;
+  // The longest this request may wait for a worker (kWaitBudgetRule).
+  double wait_budget_seconds(const Request& request) const;
   // Bytes that requests may hold now: the memory limit less headroom and the model's footprint.
   std::int64_t memory_capacity() const;
   // Counts a refusal under its reason, for the metrics.

@@ -160,6 +160,7 @@ void Session::on_header(beast::error_code ec) {
     return;
   }
   if (!reserve_body()) return;
+  current_.wait_budget_seconds = core_.wait_budget_seconds(request);
   const std::string_view expect = request[bhttp::field::expect];
   if (current_.version >= 11 && beast::iequals(expect, "100-continue")) {
     asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
@@ -245,9 +246,9 @@ void Session::dispatch() {
 
 void Session::enqueue_detection(std::string body) {
   cancelled_ = std::make_shared<std::atomic<bool>>(false);
-  auto job = [self = shared_from_this(), body = std::make_shared<std::string>(std::move(body)), cancelled = cancelled_](
-                 int worker_index, WorkQueue::Clock::duration waited) mutable {
-    auto outcome = std::make_shared<DetectOutcome>(self->core_.detect(*body, worker_index, *cancelled, waited));
+  auto job = [self = shared_from_this(), body = std::make_shared<std::string>(std::move(body)), cancelled = cancelled_,
+              budget = current_.wait_budget_seconds](int worker_index, WorkQueue::Clock::duration waited) mutable {
+    auto outcome = std::make_shared<DetectOutcome>(self->core_.detect(*body, worker_index, *cancelled, waited, budget));
     body.reset();
     // Posted only once the queue slot is free (see WorkQueue::Completion).
     return WorkQueue::Completion([session = std::move(self), outcome]() mutable {
@@ -259,14 +260,15 @@ void Session::enqueue_detection(std::string body) {
   };
   const double service = core_.service_seconds();
   const WorkQueue::Admission admission =
-      core_.queue.try_push(std::move(job), service, core_.max_wait_seconds(), &ticket_);
+      core_.queue.try_push(std::move(job), service, current_.wait_budget_seconds, &ticket_);
   switch (admission.verdict) {
     case WorkQueue::Verdict::kAdmitted:
       break;
     case WorkQueue::Verdict::kWaitTooLong:
       reject(Rejection::kWait,
              "overloaded: the expected wait (" + std::to_string(admission.expected_wait_seconds) +
-                 " s) is over the limit (" + std::to_string(core_.max_wait_seconds()) + " s), retry later",
+                 " s) is over its budget (" + std::to_string(current_.wait_budget_seconds) + " s: " + kWaitBudgetRule +
+                 "), retry later",
              admission.retry_after_seconds);
       return;
     case WorkQueue::Verdict::kQueueFull:

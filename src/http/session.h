@@ -50,6 +50,7 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string log_error;
     std::optional<Rejection> rejected;
     double queue_ms = -1;
+    double wait_budget_seconds = 0;           // for a detection: ServerCore::wait_budget_seconds
     MemoryBudget::Reservation body_memory;    // the request body, from its header to the answer
     MemoryBudget::Reservation answer_memory;  // a detection answer, until written
   };

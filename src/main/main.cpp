@@ -152,7 +152,8 @@ CLI::App* add_serve_command(CLI::App& app, clouddetect::ServeOptions& serve) {
   serve_cmd
       ->add_option_function<std::string>(
           "--max-wait", [&serve](const std::string& text) { serve.max_wait = parse_duration(text); },
-          "Longest expected wait for a worker (e.g. 5s, 500ms); beyond it 503 + Retry-After at once")
+          "Longest expected wait for a worker (e.g. 15s, 500ms; less for a client that sends X-Request-Timeout); "
+          "beyond it 503 + Retry-After at once")
       ->envname("CLOUDDETECT_MAX_WAIT")
       ->default_str(std::to_string(serve.max_wait.count()) + "ms");
   serve_cmd

@@ -41,7 +41,7 @@ struct ServeOptions {
   int workers = 0;        // 0 = from the cgroup CPU quota
   int io_threads = kServerDefaults.io_threads;
   int queue = static_cast<int>(kServerDefaults.max_queue);        // a plain bound (admission is by --max-wait)
-  std::chrono::milliseconds max_wait = kServerDefaults.max_wait;  // see docs/CONTRACT.md for why 5 s
+  std::chrono::milliseconds max_wait = kServerDefaults.max_wait;  // docs/CONTRACT.md says why its default
   std::int64_t memory_limit = 0;  // bytes; 0 = the container's limit (cgroup), else the RAM
   std::int64_t max_body_bytes = static_cast<std::int64_t>(kServerDefaults.max_body_bytes);
   std::int64_t max_pixels = 40'000'000;

@@ -17,7 +17,9 @@ Options (command line, the Locust config file, or the environment variable in br
                            $CLOUDDETECT_SHARED/data/coco128/images (CLOUDDETECT_SHARED defaults to
                            ../shared relative to the repository root)
   --endpoint PATH          [LOCUST_ENDPOINT] default /api/object_detection
-  --request-timeout S      [LOCUST_REQUEST_TIMEOUT] seconds; 0 = none (default, like plain Locust)
+  --request-timeout S      [LOCUST_REQUEST_TIMEOUT] seconds; 0 = none (default, like plain Locust).
+                           Announced to the service as X-Request-Timeout (CloudDetect then refuses at
+                           once what it could not answer in time; docs/CONTRACT.md)
   --api-key KEY            [LOCUST_API_KEY] sent as "Authorization: Bearer KEY" when set
   --shape-start-users N    [LOCUST_SHAPE_START_USERS]      users of the first step (default 1)
   --shape-step-users N     [LOCUST_SHAPE_STEP_USERS]      users added per step (default 1; 0 = constant load)
@@ -243,6 +245,8 @@ class DetectionUser(HttpUser):
         timeout = getattr(opts, "request_timeout", 0.0) or 0.0
         self.timeout = timeout if timeout > 0 else None
         self.headers = {"Content-Type": "application/json"}
+        if self.timeout:  # announced, so a service that reads it refuses at once what it cannot answer in time
+            self.headers["X-Request-Timeout"] = "%g" % self.timeout
         if getattr(opts, "api_key", ""):
             self.headers["Authorization"] = "Bearer " + opts.api_key
         if not STATE["images"] and opts is not None:
