@@ -35,9 +35,6 @@ for s in "${scripts[@]}"; do
 done
 pass "bash -n on ${#scripts[@]} scripts"
 
-if ! command -v shellcheck >/dev/null && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q shellcheck >/dev/null 2>&1 || true
-fi
 if command -v shellcheck >/dev/null; then
   if shellcheck -x "${scripts[@]}" >"$tmp/shellcheck.txt" 2>&1; then
     pass "shellcheck $(shellcheck --version | awk '/^version/ {print $2}') clean on ${#scripts[@]} scripts"
@@ -46,7 +43,7 @@ if command -v shellcheck >/dev/null; then
     fail "shellcheck"
   fi
 else
-  fail "shellcheck not installed (apt-get install shellcheck)"
+  fail "shellcheck not installed (scripts/deps.sh test installs it)"
 fi
 
 # ---- dry runs: print everything, run nothing -----------------------------------------------------
@@ -199,7 +196,7 @@ written_file() {
 written_file /etc/containerd/config.toml >"$tmp/config.toml"
 written_file /etc/crictl.yaml >"$tmp/crictl.yaml"
 if ! "$python" -c 'import tomllib' 2>/dev/null; then
-  fail "$python lacks tomllib (Python >= 3.11: apt-get install python3)"
+  fail "$python lacks tomllib (Python >= 3.11: scripts/deps.sh test installs it)"
 else
   check=("$python" "$here/containerd_config_check.py" --sandbox-image registry.k8s.io/pause:3.9 --socket /run/containerd/containerd.sock)
   if out="$("${check[@]}" "$tmp/config.toml")"; then

@@ -2,7 +2,7 @@
 # CI test of the Kubernetes manifests: renders every overlay with `kubectl kustomize`, validates
 # each object against the v1.30.0 JSON schemas in $CLOUDDETECT_SHARED (default ../shared), checks
 # the invariants, and checks that deliberately broken manifests are rejected. About 2 s.
-# Needs: kubectl (or kustomize), Debian python3-yaml and python3-jsonschema.
+# Needs: kubectl (or kustomize) and the YAML and JSON Schema Python modules (scripts/deps.sh test).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 

@@ -4,7 +4,7 @@ the deployment depends on (0.5 CPU / 512Mi with requests = limits, probes on /he
 at the service port, port 5000 everywhere, downward-API pod identity, restrictive security).
 
 Schemas: $CLOUDDETECT_SHARED/k8s-schemas/v1.30.0 (default: ../shared beside the repository),
-named <kind>[-<group>]-<version>.json. Uses only Debian's python3-yaml and python3-jsonschema.
+named <kind>[-<group>]-<version>.json. Uses only the YAML and JSON Schema modules that scripts/deps.sh test installs.
 
 usage: deploy/k8s/validate.py [--overlay NAME ...] [--self-test]
 Prints PASS/FAIL per overlay and per self-test case, then "N passed, N failed"; exit 0 on success.

@@ -3,7 +3,7 @@
 Every response documented for a route is provoked on the real `clouddetect serve` (real model, loopback
 only) and its status, headers, media type and JSON body are validated against the document; the test
 fails if a documented response was never checked, so the document cannot drift from the server.
-Runs with Debian's python3-pytest, python3-yaml and python3-jsonschema.
+Runs with what scripts/deps.sh test installs (pytest, YAML, JSON Schema).
 """
 import base64
 import concurrent.futures
