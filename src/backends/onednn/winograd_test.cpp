@@ -1,0 +1,95 @@
+// Our own AVX2 kernels (onednn/kernels/) forced whatever this CPU has, against the darknet-style loop.
+#include "backends/onednn/kernels/winograd.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "backends/onednn/kernels/input_convolution.h"
+#include "backends/onednn/kernels/lanes.h"
+#include "backends/onednn/layer_test_support.h"
+#include "backends/onednn/layers/convolutional.h"
+
+namespace clouddetect::onednn::layer_test {
+namespace {
+
+// Our Winograd (for CPUs where oneDNN has none), forced here whatever this CPU has: both tile
+// sizes, both channel blocks, maps that do not divide into tiles, every activation, maps of
+// several blocks of tile rows (winograd_block_bytes()) with a shorter last block, and the fused
+// 2x2 stride-2 max pool (even maps, including a partial last tile).
+struct OwnWinogradCase {
+  int tile;
+  tag layout;
+  ConvCase conv;
+  bool pool = false;
+};
+
+class OwnWinogradTest : public ::testing::TestWithParam<OwnWinogradCase> {};
+
+TEST_P(OwnWinogradTest, MatchesReferenceLoop) {
+  if (!has_avx2_fma()) GTEST_SKIP() << "needs AVX2 and FMA";
+  const Layer layer = make_conv_layer(GetParam().conv, 5);
+  const std::vector<float> in = random_vector(static_cast<std::size_t>(layer.input.size()), 6);
+  PreparedConvolution prepared(layer);
+  Plan plan(dnnl::engine(dnnl::engine::kind::cpu, 0), GetParam().layout);
+  Harness harness(std::move(plan));
+  ASSERT_TRUE(own_winograd_fits(harness.plan(), layer));
+  memory src = harness.input(in, layer.input, tag::nchw);
+  const bool pool = GetParam().pool;
+  memory out = make_own_winograd(harness.plan(), prepared, src, GetParam().tile, nullptr, pool);
+  std::vector<std::string> kernels = harness.plan().implementations();
+  EXPECT_NE(std::find(kernels.begin(), kernels.end(),
+                      "clouddetect:winograd_" + std::to_string(GetParam().tile) + "x3" + (pool ? "+max_pool_2x2" : "")),
+            kernels.end());
+  const std::vector<float> conv = conv_reference(layer, in);
+  expect_close(harness.run(out), pool ? max_pool_2x2(conv, layer.output.c, layer.output.h, layer.output.w) : conv);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Tiles, OwnWinogradTest,
+    ::testing::Values(
+        OwnWinogradCase{2, tag::nChw8c, ConvCase{32, 13, 13, 48, 3, 1, 1, 1, true, Activation::kLeaky}},
+        OwnWinogradCase{4, tag::nChw8c, ConvCase{32, 26, 26, 16, 3, 1, 1, 1, true, Activation::kLeaky}},
+        OwnWinogradCase{4, tag::nChw8c, ConvCase{16, 11, 9, 24, 3, 1, 1, 1, false, Activation::kLinear}},
+        OwnWinogradCase{2, tag::nChw8c, ConvCase{8, 7, 10, 8, 3, 1, 1, 1, true, Activation::kRelu}},
+        OwnWinogradCase{4, tag::nChw16c, ConvCase{48, 14, 15, 32, 3, 1, 1, 1, true, Activation::kLeaky}},
+        OwnWinogradCase{2, tag::nChw16c, ConvCase{16, 9, 6, 16, 3, 1, 1, 1, false, Activation::kLogistic}},
+        // several blocks of tile rows for blocks up to 2 MB (a 4 MB L2): 11 rows of 10
+        // tiles, 184 KB each (F4); 15 rows of 120 KB (F2)
+        OwnWinogradCase{4, tag::nChw8c, ConvCase{64, 44, 39, 64, 3, 1, 1, 1, true, Activation::kLeaky}},
+        OwnWinogradCase{2, tag::nChw16c, ConvCase{64, 30, 29, 64, 3, 1, 1, 1, true, Activation::kLeaky}},
+        // F(3x3): odd tiles, maps that divide and that do not
+        OwnWinogradCase{3, tag::nChw8c, ConvCase{64, 13, 13, 48, 3, 1, 1, 1, true, Activation::kLeaky}},
+        OwnWinogradCase{3, tag::nChw8c, ConvCase{16, 9, 12, 8, 3, 1, 1, 1, false, Activation::kLinear}},
+        OwnWinogradCase{3, tag::nChw16c, ConvCase{32, 7, 5, 32, 3, 1, 1, 1, true, Activation::kLogistic}},
+        // fused pool
+        OwnWinogradCase{4, tag::nChw8c, ConvCase{32, 26, 26, 16, 3, 1, 1, 1, true, Activation::kLeaky}, true},
+        OwnWinogradCase{4, tag::nChw8c, ConvCase{64, 44, 40, 64, 3, 1, 1, 1, true, Activation::kLeaky}, true},
+        OwnWinogradCase{2, tag::nChw8c, ConvCase{8, 10, 14, 8, 3, 1, 1, 1, true, Activation::kRelu}, true},
+        OwnWinogradCase{4, tag::nChw16c, ConvCase{16, 6, 10, 32, 3, 1, 1, 1, false, Activation::kLogistic}, true}));
+
+// The first convolution over the image's few channels with the 2x2 pool after it, in our own pass
+// (nChw8c): interior and border pixels, 1 to 4 channels, 16 and 32 filters, every activation.
+TEST(InputConvolutionTest, PooledMatchesReferenceLoop) {
+  if (!has_avx2_fma()) GTEST_SKIP() << "needs AVX2 and FMA";
+  const ConvCase cases[] = {ConvCase{3, 14, 10, 16, 3, 1, 1, 1, true, Activation::kLeaky},
+                            ConvCase{1, 2, 2, 32, 3, 1, 1, 1, false, Activation::kRelu},
+                            ConvCase{4, 6, 8, 16, 3, 1, 1, 1, true, Activation::kLinear},
+                            ConvCase{2, 4, 12, 32, 3, 1, 1, 1, false, Activation::kLogistic}};
+  for (const ConvCase& conv : cases) {
+    SCOPED_TRACE(std::to_string(conv.c) + " channels, " + std::to_string(conv.h) + "x" + std::to_string(conv.w));
+    const Layer layer = make_conv_layer(conv, 21);
+    const std::vector<float> in = random_vector(static_cast<std::size_t>(layer.input.size()), 22);
+    PreparedConvolution prepared(layer);
+    Harness harness(Plan(dnnl::engine(dnnl::engine::kind::cpu, 0), tag::nChw8c));
+    ASSERT_TRUE(input_convolution_pooled_fits(harness.plan(), layer));
+    memory src = harness.input(in, layer.input, tag::nchw);
+    const memory out = make_input_convolution_pooled(harness.plan(), prepared, src);
+    expect_close(harness.run(out),
+                 max_pool_2x2(conv_reference(layer, in), layer.output.c, layer.output.h, layer.output.w));
+  }
+}
+
+}  // namespace
+}  // namespace clouddetect::onednn::layer_test
