@@ -1,6 +1,7 @@
 // The request rules of http::Server over real loopback sockets: routes, methods, statuses and error
 // bodies, Content-Type, limits, API key and CORS (server_test.cpp has connections and lifecycle).
 
+#include "http/server_core.h"
 #include "http/server_test_support.h"
 
 namespace clouddetect::http {
@@ -9,13 +10,13 @@ namespace {
 using namespace test_support;  // the fakes and the client
 
 TEST(StatusFor, MapsEveryErrorCode) {
-  EXPECT_EQ(status_for(ErrorCode::kInvalidArgument), 400);
-  EXPECT_EQ(status_for(ErrorCode::kNotFound), 404);
-  EXPECT_EQ(status_for(ErrorCode::kPayloadTooLarge), 413);
-  EXPECT_EQ(status_for(ErrorCode::kUnsupportedMediaType), 415);
-  EXPECT_EQ(status_for(ErrorCode::kUnprocessable), 422);
-  EXPECT_EQ(status_for(ErrorCode::kUnavailable), 503);
-  EXPECT_EQ(status_for(ErrorCode::kInternal), 500);
+  EXPECT_EQ(static_cast<int>(status_for(ErrorCode::kInvalidArgument)), 400);
+  EXPECT_EQ(static_cast<int>(status_for(ErrorCode::kNotFound)), 404);
+  EXPECT_EQ(static_cast<int>(status_for(ErrorCode::kPayloadTooLarge)), 413);
+  EXPECT_EQ(static_cast<int>(status_for(ErrorCode::kUnsupportedMediaType)), 415);
+  EXPECT_EQ(static_cast<int>(status_for(ErrorCode::kUnprocessable)), 422);
+  EXPECT_EQ(static_cast<int>(status_for(ErrorCode::kUnavailable)), 503);
+  EXPECT_EQ(static_cast<int>(status_for(ErrorCode::kInternal)), 500);
 }
 
 TEST(Server, BadRequestsAre400WithIdWhenKnown) {

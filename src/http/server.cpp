@@ -31,24 +31,24 @@ namespace {
 constexpr std::int64_t kConnectionOverheadBytes = 16 * 1024;
 }  // namespace
 
-int status_for(ErrorCode code) {
+Status status_for(ErrorCode code) {
   switch (code) {
     case ErrorCode::kInvalidArgument:
-      return 400;
+      return Status::bad_request;
     case ErrorCode::kNotFound:
-      return 404;
+      return Status::not_found;
     case ErrorCode::kPayloadTooLarge:
-      return 413;
+      return Status::payload_too_large;
     case ErrorCode::kUnsupportedMediaType:
-      return 415;
+      return Status::unsupported_media_type;
     case ErrorCode::kUnprocessable:
-      return 422;
+      return Status::unprocessable_entity;
     case ErrorCode::kUnavailable:
-      return 503;
+      return Status::service_unavailable;
     case ErrorCode::kInternal:
-      return 500;
+      return Status::internal_server_error;
   }
-  return 500;
+  return Status::internal_server_error;
 }
 
 InstanceIdentity InstanceIdentity::from_environment() {
@@ -242,7 +242,8 @@ void Server::Impl::admit(tcp::socket socket) {
 // The whole answer to a connection refused at accept: 503, then close.
 std::string Server::Impl::refusal(std::string_view message) const {
   const Response response = core_.error_response(status_for(ErrorCode::kUnavailable), std::nullopt, message);
-  std::string text = "HTTP/1.1 503 Service Unavailable\r\n";
+  std::string text =
+      "HTTP/1.1 " + std::to_string(response.result_int()) + " " + std::string(response.reason()) + "\r\n";
   for (const auto& field : response)
     text += std::string(field.name_string()) + ": " + std::string(field.value()) + "\r\n";
   text += "Connection: close\r\nX-Served-By: " + core_.served_by() +

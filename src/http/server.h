@@ -88,12 +88,9 @@ struct ServerOptions {
 };
 
 // Runs on a worker thread, worker_index in [0, workers); one call per worker at a time, so state
-// indexed by worker_index needs no lock. May throw clouddetect::Error (status from status_for) or
-// any std::exception (500).
+// indexed by worker_index needs no lock. May throw clouddetect::Error (its status from
+// status_for, server_core.h) or any std::exception (500).
 using DetectHandler = std::function<api::DetectResponse(const api::DetectRequest&, int worker_index)>;
-
-// The HTTP status of an error code: 400, 404, 413, 415, 422, 503 or 500. The only such mapping.
-int status_for(ErrorCode code);
 
 // Routes: POST /api/object_detection, GET /healthz, /readyz, /metrics and static routes.
 // Threading: run() blocks and serves on io_threads + workers threads; set_ready() and shutdown()

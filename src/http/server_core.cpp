@@ -99,7 +99,7 @@ ServerCore::ServerCore(const ServerOptions& server_options, DetectHandler handle
   for (Route route : {
            Route{post, "/api/object_detection", Auth::kApiKey, true, true, false, nullptr},
            Route{get, "/healthz", Auth::kOpen, false, false, false,
-                 [this] { return make_response(200, kJson, R"({"status":"ok"})"); }},
+                 [this] { return make_response(Status::ok, kJson, R"({"status":"ok"})"); }},
            Route{get, "/readyz", Auth::kOpen, false, false, false, [this] { return readiness(); }},
            Route{get, "/metrics", Auth::kApiKeyIfMetricsProtected, false, false, false,
                  [this] { return metrics_page(); }},
@@ -116,7 +116,7 @@ void ServerCore::add_static_route(const std::string& path, const std::string& co
     throw Error(ErrorCode::kInvalidArgument, "route already exists: " + path);
   }
   Route route{bhttp::verb::get, path, Route::Auth::kOpen, false, false, true, nullptr};
-  route.answer = [this, content_type, body = std::move(body)] { return make_response(200, content_type, body); };
+  route.answer = [this, content_type, body = std::move(body)] { return make_response(Status::ok, content_type, body); };
   routes_.emplace(path, std::move(route));
 }
 
@@ -133,22 +133,22 @@ std::string ServerCore::cors_origin_for(std::string_view origin) const {
   return {};
 }
 
-Response ServerCore::make_response(int status, std::string_view content_type, std::string body) const {
+Response ServerCore::make_response(Status status, std::string_view content_type, std::string body) const {
   Response response;
-  response.result(static_cast<unsigned>(status));
+  response.result(status);
   response.set(bhttp::field::content_type, content_type);
   response.body() = std::move(body);
   return response;
 }
 
-Response ServerCore::error_response(int status, const std::optional<std::string>& id, std::string_view message,
+Response ServerCore::error_response(Status status, const std::optional<std::string>& id, std::string_view message,
                                     double retry_after_seconds) const {
   return error_response(status, api::error_body(id, message), retry_after_seconds);
 }
 
-Response ServerCore::error_response(int status, std::string json_body, double retry_after_seconds) const {
+Response ServerCore::error_response(Status status, std::string json_body, double retry_after_seconds) const {
   Response response = make_response(status, kJson, std::move(json_body));
-  if (status == 503) {
+  if (status == Status::service_unavailable) {
     const double seconds = std::ceil(std::min(std::max(retry_after_seconds, 1.0), 3600.0));
     response.set(bhttp::field::retry_after, std::to_string(static_cast<int>(seconds)));
   }
@@ -193,10 +193,10 @@ std::optional<Response> ServerCore::precheck(const Request& request, const Route
     std::string_view target = request.target();
     target = target.substr(0, target.find('?'));
     if (target.size() > 200) target = target.substr(0, 200);
-    return error_response(404, std::nullopt, "not found: " + std::string(target));
+    return error_response(Status::not_found, std::nullopt, "not found: " + std::string(target));
   }
   if (request.method() == bhttp::verb::options && !cors_origin.empty()) {
-    Response preflight = make_response(204, "text/plain", "");
+    Response preflight = make_response(Status::no_content, "text/plain", "");
     preflight.erase(bhttp::field::content_type);
     preflight.set(bhttp::field::access_control_allow_methods, allow_header(*route, true));
     preflight.set(bhttp::field::access_control_allow_headers, "Content-Type, Authorization");
@@ -205,15 +205,17 @@ std::optional<Response> ServerCore::precheck(const Request& request, const Route
   }
   const bool head_of_get = request.method() == bhttp::verb::head && route->method == bhttp::verb::get;
   if (request.method() != route->method && !head_of_get) {
-    Response response = error_response(
-        405, std::nullopt, "method " + std::string(request.method_string()) + " not allowed on " + route->path);
+    Response response =
+        error_response(Status::method_not_allowed, std::nullopt,
+                       "method " + std::string(request.method_string()) + " not allowed on " + route->path);
     response.set(bhttp::field::allow, allow_header(*route, !options.cors_origins.empty()));
     return response;
   }
   const bool needs_key = route->auth == Route::Auth::kApiKey ||
                          (route->auth == Route::Auth::kApiKeyIfMetricsProtected && options.protect_metrics);
   if (needs_key && !options.api_key.empty() && !authorized(request[bhttp::field::authorization], options.api_key)) {
-    Response response = error_response(401, std::nullopt, "missing or wrong API key (Authorization: Bearer <key>)");
+    Response response =
+        error_response(Status::unauthorized, std::nullopt, "missing or wrong API key (Authorization: Bearer <key>)");
     response.set(bhttp::field::www_authenticate, "Bearer");
     return response;
   }
@@ -224,7 +226,7 @@ std::optional<Response> ServerCore::precheck(const Request& request, const Route
                           "Content-Type must be application/json, got " + std::string(content_type.substr(0, 100)));
   }
   if (const std::optional<double> timeout = announced_timeout_seconds(request); timeout && *timeout <= 0) {
-    return error_response(400, std::nullopt,
+    return error_response(Status::bad_request, std::nullopt,
                           std::string(kTimeoutHeader) + " must be a positive number of seconds (" +
                               std::string(kEnvoyTimeoutHeader) + ": of milliseconds)");
   }
@@ -232,9 +234,9 @@ std::optional<Response> ServerCore::precheck(const Request& request, const Route
 }
 
 Response ServerCore::readiness() const {
-  if (shutting_down) return error_response(503, std::nullopt, "shutting down");
-  if (!ready) return error_response(503, std::nullopt, "not ready");
-  return make_response(200, kJson, R"({"status":"ready"})");
+  if (shutting_down) return error_response(Status::service_unavailable, std::nullopt, "shutting down");
+  if (!ready) return error_response(Status::service_unavailable, std::nullopt, "not ready");
+  return make_response(Status::ok, kJson, R"({"status":"ready"})");
 }
 
 Response ServerCore::metrics_page() const {
@@ -248,7 +250,7 @@ Response ServerCore::metrics_page() const {
   gauges.expected_wait_seconds = queue.expected_wait(gauges.service_seconds);
   gauges.memory_budget_bytes = memory.limited() ? static_cast<double>(memory.capacity()) : -1;
   gauges.memory_held_bytes = static_cast<double>(memory.held());
-  return make_response(200, "text/plain; version=0.0.4; charset=utf-8",
+  return make_response(Status::ok, "text/plain; version=0.0.4; charset=utf-8",
                        metrics.render(gauges) + ProcessStats::read().render());
 }
 
@@ -264,7 +266,7 @@ DetectOutcome ServerCore::detect(const std::string& body, int worker_index, cons
   auto refuse = [&](Rejection reason, const std::string& message, double retry_after) {
     count_rejection(reason);
     outcome.rejected = reason;
-    outcome.status = 503;
+    outcome.status = Status::service_unavailable;
     outcome.retry_after_seconds = retry_after;
     outcome.body = api::error_body(outcome.id, message);
     outcome.log_error = message;
@@ -305,7 +307,7 @@ DetectOutcome ServerCore::detect(const std::string& body, int worker_index, cons
 
 // The handler and the serialization of its answer into `outcome`; false when it failed.
 bool ServerCore::run_handler(const api::DetectRequest& request, int worker_index, DetectOutcome& outcome) {
-  auto fail = [&](int status, std::string_view message, std::string log_error) {
+  auto fail = [&](Status status, std::string_view message, std::string log_error) {
     outcome.status = status;
     outcome.body = api::error_body(outcome.id, message);
     outcome.log_error = std::move(log_error);
@@ -325,14 +327,14 @@ bool ServerCore::run_handler(const api::DetectRequest& request, int worker_index
     return true;
   } catch (const Error& e) {
     observe_inference();
-    const int status = status_for(e.code());
-    return fail(status, status == 500 ? "internal error" : e.what(), e.what());
+    const Status status = status_for(e.code());
+    return fail(status, status == Status::internal_server_error ? "internal error" : e.what(), e.what());
   } catch (const std::exception& e) {
     observe_inference();
-    return fail(500, "internal error", e.what());
+    return fail(Status::internal_server_error, "internal error", e.what());
   } catch (...) {
     observe_inference();
-    return fail(500, "internal error", "unknown exception");
+    return fail(Status::internal_server_error, "internal error", "unknown exception");
   }
 }
 

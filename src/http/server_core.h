@@ -26,6 +26,13 @@ namespace clouddetect::http {
 namespace bhttp = boost::beast::http;
 using Request = bhttp::request<bhttp::string_body>;
 using Response = bhttp::response<bhttp::string_body>;
+// Statuses by Beast's names (bhttp::status::not_found), never as numbers.
+using Status = bhttp::status;
+// nginx's 499 for the log and metrics only: the client went away before its answer; never sent.
+constexpr Status kClientClosedRequest = static_cast<Status>(499);
+
+// The HTTP status of an error code: 400, 404, 413, 415, 422, 503 or 500. The only such mapping.
+Status status_for(ErrorCode code);
 
 class Session;
 
@@ -48,7 +55,7 @@ const char* rejection_label(Rejection reason);
 // What a worker produced for one detection request.
 struct DetectOutcome {
   bool skipped = false;  // the client had gone before a worker took the job
-  int status = 200;
+  Status status = Status::ok;
   std::string body;  // JSON: the response or an error body
   std::optional<std::string> id;
   int objects = -1;
@@ -102,12 +109,12 @@ class ServerCore {
   // `origin` if CORS allows it, else "".
   std::string cors_origin_for(std::string_view origin) const;
 
-  Response make_response(int status, std::string_view content_type, std::string body) const;
+  Response make_response(Status status, std::string_view content_type, std::string body) const;
   // Every error answer: JSON {"id","error"}; a 503 carries Retry-After (whole seconds, at least 1).
-  Response error_response(int status, const std::optional<std::string>& id, std::string_view message,
+  Response error_response(Status status, const std::optional<std::string>& id, std::string_view message,
                           double retry_after_seconds = 1) const;
   // The same with the JSON error body already made (by a worker).
-  Response error_response(int status, std::string json_body, double retry_after_seconds = 1) const;
+  Response error_response(Status status, std::string json_body, double retry_after_seconds = 1) const;
   const std::string& served_by() const { return served_by_; }
 
   // Connection registry, for closing idle keep-alive connections at shutdown.

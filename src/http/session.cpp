@@ -32,7 +32,7 @@ Session::Session(ServerCore& core, tcp::socket socket, MemoryBudget::Reservation
 }
 
 Session::~Session() {
-  if (current_.active) finish_request(499);
+  if (current_.active) finish_request(kClientClosedRequest);
   core_.remove_session(session_id_);
 }
 
@@ -154,7 +154,7 @@ void Session::on_header(beast::error_code ec) {
   current_.route = core_.find_route(target.substr(0, target.find('?')));
   current_.cors_origin = core_.cors_origin_for(request[bhttp::field::origin]);
   if (std::optional<Response> early = core_.precheck(request, current_.route, current_.cors_origin)) {
-    if (early->result_int() == 401) core_.metrics.count_rejected("unauthorized");
+    if (early->result() == Status::unauthorized) core_.metrics.count_rejected("unauthorized");
     if (!parser_->is_done()) current_.must_close = true;  // its body stays unread
     send(std::move(*early));
     return;
@@ -221,15 +221,15 @@ void Session::on_read_error(beast::error_code ec) {
   } else if (ec == bhttp::error::header_limit) {
     core_.metrics.count_rejected("header_too_large");
     send(core_.error_response(
-        431, std::nullopt,
+        Status::request_header_fields_too_large, std::nullopt,
         "request header is larger than " + std::to_string(core_.options.max_header_bytes) + " bytes"));
   } else if (is_http_parse_error(ec)) {
-    send(core_.error_response(400, std::nullopt, "malformed HTTP request: " + ec.message()));
+    send(core_.error_response(Status::bad_request, std::nullopt, "malformed HTTP request: " + ec.message()));
   } else {
     // The client went away or was too slow (beast::error::timeout): nothing to answer.
     if (current_.active) {
       current_.log_error = ec.message();
-      finish_request(ec == beast::error::timeout ? 408 : 499);
+      finish_request(ec == beast::error::timeout ? Status::request_timeout : kClientClosedRequest);
     }
     close_now();
   }
@@ -308,7 +308,7 @@ void Session::on_watch(beast::error_code ec, std::uint64_t generation) {
     if (core_.queue.withdraw(ticket_)) {  // still waiting: free its slot now, never run it
       core_.metrics.count_rejected("client_gone");
       current_.log_error = "client closed the connection while queued";
-      finish_request(499);
+      finish_request(kClientClosedRequest);
       close_now();
     }  // else a worker has it: detect() skips it or on_detection_done() discards the answer
   }
@@ -328,12 +328,12 @@ void Session::on_detection_done(DetectOutcome outcome) {
   current_.answer_memory = std::move(outcome.memory);
   if (outcome.skipped || cancelled_->load()) {
     if (current_.log_error.empty()) current_.log_error = "client closed the connection";
-    finish_request(499);
+    finish_request(kClientClosedRequest);
     close_now();
     return;
   }
-  if (outcome.status == 200) {
-    send(core_.make_response(200, "application/json", std::move(outcome.body)));
+  if (outcome.status == Status::ok) {
+    send(core_.make_response(Status::ok, "application/json", std::move(outcome.body)));
   } else {
     send(core_.error_response(outcome.status, std::move(outcome.body), outcome.retry_after_seconds));
   }
@@ -365,7 +365,7 @@ void Session::send(Response response) {
 }
 
 void Session::on_write(beast::error_code ec, bool keep_alive) {
-  const int status = response_->result_int();
+  const Status status = response_->result();
   response_.reset();
   if (ec) current_.log_error = "response not delivered: " + ec.message();
   finish_request(status);
@@ -388,16 +388,17 @@ void Session::begin_accounting() {
   ++core_.in_flight;
 }
 
-void Session::finish_request(int status) {
+void Session::finish_request(Status status) {
   if (!current_.active) return;
   current_.active = false;
   --core_.in_flight;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - current_.start).count();
-  core_.metrics.count_request(current_.route ? current_.route->path : ServerCore::kOtherRoute, status, seconds);
+  const int code = static_cast<int>(status);
+  core_.metrics.count_request(current_.route ? current_.route->path : ServerCore::kOtherRoute, code, seconds);
   RequestLogEntry entry;
   entry.method = current_.method;
   entry.path = current_.target;
-  entry.status = status;
+  entry.status = code;
   entry.duration_ms = seconds * 1000.0;
   entry.id = current_.id;
   entry.objects = current_.objects;

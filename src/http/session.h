@@ -73,7 +73,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void send(Response response);
   void on_write(boost::beast::error_code ec, bool keep_alive);
   void begin_accounting();
-  void finish_request(int status);
+  void finish_request(Status status);
   void linger_close();
   void close_now();
 
