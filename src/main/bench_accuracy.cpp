@@ -22,7 +22,7 @@ void score_systems(const std::shared_ptr<const darknet::Model>& model, const Acc
                                                    detector_options));
     systems[s].scored.assign(run.images.size(), {});
     for (std::size_t r = 0; r < systems.size(); ++r) {
-      if (r != s && systems[r].backend == systems[s].backend && systems[r].precision == "fp32") {
+      if (r != s && systems[r].backend == systems[s].backend && systems[r].options.precision == Precision::kFp32) {
         reference[s] = static_cast<int>(r);
       }
     }

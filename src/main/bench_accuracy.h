@@ -16,8 +16,7 @@ namespace clouddetect {
 // One system being scored: a backend at a precision.
 struct ScoredSystem {
   std::string backend;
-  std::string precision;
-  BackendOptions options;
+  BackendOptions options;     // its precision among them
   double map50 = -1;          // < 0: not measured
   double map50_serving = -1;  // the same detections above the serving threshold
   double head_error = -1;     // mean relative L2 error of the raw heads vs the same backend's fp32

@@ -137,11 +137,12 @@ Differences differences_of(const Contender& c, const std::vector<Contender>& all
   for (const Contender& other : all) {
     const ScoredSystem& o = other.system;
     if (&other == &c) continue;
-    if (o.backend == c.system.backend && o.precision == "fp32" && c.system.precision != "fp32") {
+    const bool fp32 = c.system.options.precision == Precision::kFp32;
+    if (o.backend == c.system.backend && o.options.precision == Precision::kFp32 && !fp32) {
       d.drop = map_difference(o, c.system, run, false);
       d.drop_serving = map_difference(o, c.system, run, true);
     }
-    if (o.backend == "opencv" && c.system.backend != "opencv" && c.system.precision == "fp32") {
+    if (o.backend == "opencv" && c.system.backend != "opencv" && fp32) {
       d.vs_opencv = map_difference(c.system, o, run, false);
       d.vs_opencv_serving = map_difference(c.system, o, run, true);
     }
@@ -159,7 +160,7 @@ void print_json_line(const Contender& c, const Differences& d, const std::string
       "\"map50_drop_ci95\":%s,\"map50_serving\":%s,\"map50_serving_drop_vs_fp32\":%s,"
       "\"map50_serving_drop_ci95\":%s,\"map50_vs_opencv\":%s,\"map50_vs_opencv_ci95\":%s,"
       "\"map50_serving_vs_opencv\":%s,\"map50_serving_vs_opencv_ci95\":%s,\"head_error_vs_fp32\":%s}\n",
-      s.backend.c_str(), s.precision.c_str(), model_fields.c_str(), c.ms.size(), percentile(c.ms, 50),
+      s.backend.c_str(), to_string(s.options.precision), model_fields.c_str(), c.ms.size(), percentile(c.ms, 50),
       percentile(c.ms, 90), percentile(c.ms_alone, 50), speedup > 0 ? json_number(speedup).c_str() : "null",
       accuracy_fields.c_str(), json_number(s.map50, s.map50 >= 0).c_str(),
       json_number(d.drop.value, d.drop.measured).c_str(), json_interval(d.drop).c_str(),
@@ -192,17 +193,16 @@ std::vector<Contender> timed_contenders(const BenchOptions& options, const std::
   std::vector<std::string> backends = options.backends;
   std::stable_partition(backends.begin(), backends.end(), [](const std::string& b) { return b == "opencv"; });
   for (const std::string& backend : backends) {
-    for (const std::string& precision : options.precisions) {
-      if (backend == "opencv" && precision != "fp32") continue;  // OpenCV runs fp32 only
+    for (const Precision precision : options.precisions) {
+      if (backend == "opencv" && precision != Precision::kFp32) continue;  // OpenCV runs fp32 only
       Contender contender;
       contender.system.backend = backend;
-      contender.system.precision = precision;
       contender.system.options.threads = options.model.threads;
-      contender.system.options.precision = parse_precision(precision);
-      if (precision == "int8") contender.system.options.activation_ranges = ranges;
+      contender.system.options.precision = precision;
+      if (precision == Precision::kInt8) contender.system.options.activation_ranges = ranges;
       contender.instance = create_backend(backend, model, contender.system.options);
       if (const auto kernels = contender.instance->kernels(); !kernels.empty()) {
-        std::cerr << backend << " " << precision << " kernels: " << summarize_kernels(kernels) << "\n";
+        std::cerr << backend << " " << to_string(precision) << " kernels: " << summarize_kernels(kernels) << "\n";
       }
       for (int i = 0; i < options.warmup; ++i) forward_ms(contender);
       for (int i = 0; i < options.iterations; ++i) contender.ms_alone.push_back(forward_ms(contender));
@@ -220,6 +220,56 @@ std::vector<Contender> timed_contenders(const BenchOptions& options, const std::
   return contenders;
 }
 
+// mAP@0.5 of every contender on the labelled set less the calibration images; returns the JSON
+// fields that say what was scored.
+std::string score_accuracy(const BenchOptions& options, const std::shared_ptr<const darknet::Model>& model,
+                           const std::vector<std::string>& calibration_images, const std::string& calibration,
+                           AccuracyRun& run, std::vector<Contender>& contenders) {
+  run.images = scored_images(options.dataset, calibration_images);
+  const std::size_t left_out = eval::list_images(options.dataset + "/images").size() - run.images.size();
+  std::vector<ScoredSystem> systems;
+  for (const Contender& c : contenders) systems.push_back(c.system);
+  score_systems(model, run, systems);
+  for (std::size_t i = 0; i < contenders.size(); ++i) contenders[i].system = std::move(systems[i]);
+  std::cerr << "accuracy: mAP@0.5 on " << run.images.size() << " images of " << options.dataset
+            << (left_out ? " (" + std::to_string(left_out) + " calibration images left out)" : std::string())
+            << ", conf " << run.accuracy_conf << " and serving conf " << run.serving_conf << ", nms " << run.nms
+            << "\n";
+  return "\"dataset\":\"" + options.dataset + "\",\"scored_images\":" + std::to_string(run.images.size()) +
+         ",\"calibration\":" + (calibration.empty() ? std::string("null") : "\"" + calibration + "\"") +
+         ",\"accuracy_conf\":" + json_number(run.accuracy_conf) + ",\"serving_conf\":" + json_number(run.serving_conf);
+}
+
+// Each contender's faster mode (alone or interleaved): the speed-up never rests on a slow reference.
+double best_median(const Contender& c) { return std::min(percentile(c.ms, 50), percentile(c.ms_alone, 50)); }
+
+void print_speed_table(const std::vector<Contender>& contenders, double opencv_median) {
+  std::printf("\n%-8s %-9s %10s %10s %10s %9s\n", "backend", "precision", "median ms", "p90 ms", "alone ms", "speedup");
+  for (const Contender& c : contenders) {
+    std::printf("%-8s %-9s %10.2f %10.2f %10.2f %8.2fx\n", c.system.backend.c_str(),
+                to_string(c.system.options.precision), percentile(c.ms, 50), percentile(c.ms, 90),
+                percentile(c.ms_alone, 50), opencv_median > 0 ? opencv_median / best_median(c) : 0.0);
+  }
+}
+
+void print_accuracy_table(const std::string& model_name, const AccuracyRun& run, const std::string& dataset,
+                          const std::string& calibration, const std::vector<Contender>& contenders,
+                          const std::vector<Differences>& differences) {
+  std::printf("\nmAP@0.5 of %s on %zu images of %s%s (95%% intervals: paired bootstrap over the images)\n",
+              model_name.c_str(), run.images.size(), dataset.c_str(),
+              calibration.empty() ? "" : (", int8 ranges from " + calibration).c_str());
+  std::printf("%-8s %-9s %8s %-28s %-28s %8s %-28s %-28s %8s\n", "backend", "precision", "conf", "vs fp32", "vs opencv",
+              "serving", "vs fp32", "vs opencv", "heads");
+  for (std::size_t i = 0; i < contenders.size(); ++i) {
+    const ScoredSystem& s = contenders[i].system;
+    const Differences& d = differences[i];
+    std::printf("%-8s %-9s %8.4f %-28s %-28s %8.4f %-28s %-28s %8s\n", s.backend.c_str(),
+                to_string(s.options.precision), s.map50, table_interval(d.drop).c_str(),
+                table_interval(d.vs_opencv).c_str(), s.map50_serving, table_interval(d.drop_serving).c_str(),
+                table_interval(d.vs_opencv_serving).c_str(), json_number(s.head_error, s.head_error >= 0).c_str());
+  }
+}
+
 }  // namespace
 
 int run_bench(const BenchOptions& options_in) {
@@ -234,13 +284,13 @@ int run_bench(const BenchOptions& options_in) {
   run.accuracy_conf = options.accuracy_conf;
   run.serving_conf = options.model.conf;
   run.nms = options.model.nms;
-  const bool int8 = std::count(options.precisions.begin(), options.precisions.end(), "int8") > 0;
+  const bool int8 = std::count(options.precisions.begin(), options.precisions.end(), Precision::kInt8) > 0;
   // Lower precision is only reported with the accuracy it costs.
   const bool accuracy = options.accuracy || int8;
 
   std::shared_ptr<const ActivationRanges> ranges;
   std::vector<std::string> calibration_images;
-  std::string calibration;
+  std::string calibration;  // where int8's ranges come from; empty without int8
   if (int8) {
     if (options.model.calibration.empty() && !std::ifstream(calibration_path(options.model))) {
       calibration_images = eval::list_images(options.calibration_dataset + "/images",
@@ -254,27 +304,10 @@ int run_bench(const BenchOptions& options_in) {
   Tensor input;
   preprocessor.run(bench_image(options.image, *model), input);
   std::vector<Contender> contenders = timed_contenders(options, model, ranges, input);
+  const std::string accuracy_fields =
+      accuracy ? score_accuracy(options, model, calibration_images, calibration, run, contenders)
+               : "\"dataset\":null,\"scored_images\":0,\"calibration\":null";
 
-  std::string accuracy_fields = "\"dataset\":null,\"scored_images\":0,\"calibration\":null";
-  if (accuracy) {
-    run.images = scored_images(options.dataset, calibration_images);
-    const std::size_t left_out = eval::list_images(options.dataset + "/images").size() - run.images.size();
-    std::vector<ScoredSystem> systems;
-    for (const Contender& c : contenders) systems.push_back(c.system);
-    score_systems(model, run, systems);
-    for (std::size_t i = 0; i < contenders.size(); ++i) contenders[i].system = std::move(systems[i]);
-    std::cerr << "accuracy: mAP@0.5 on " << run.images.size() << " images of " << options.dataset
-              << (left_out ? " (" + std::to_string(left_out) + " calibration images left out)" : std::string())
-              << ", conf " << run.accuracy_conf << " and serving conf " << run.serving_conf << ", nms " << run.nms
-              << "\n";
-    accuracy_fields = "\"dataset\":\"" + options.dataset + "\",\"scored_images\":" + std::to_string(run.images.size()) +
-                      ",\"calibration\":" + (int8 ? "\"" + calibration + "\"" : std::string("null")) +
-                      ",\"accuracy_conf\":" + json_number(run.accuracy_conf) +
-                      ",\"serving_conf\":" + json_number(run.serving_conf);
-  }
-
-  // Each contender's faster mode (alone or interleaved): the speed-up never rests on a slow reference.
-  auto best_median = [](const Contender& c) { return std::min(percentile(c.ms, 50), percentile(c.ms_alone, 50)); };
   double opencv_median = 0;
   for (const auto& c : contenders) {
     if (c.system.backend == "opencv") opencv_median = best_median(c);
@@ -288,26 +321,8 @@ int run_bench(const BenchOptions& options_in) {
     print_json_line(c, differences.back(), model_fields, opencv_median > 0 ? opencv_median / best_median(c) : 0,
                     accuracy_fields);
   }
-  std::printf("\n%-8s %-9s %10s %10s %10s %9s\n", "backend", "precision", "median ms", "p90 ms", "alone ms", "speedup");
-  for (const Contender& c : contenders) {
-    std::printf("%-8s %-9s %10.2f %10.2f %10.2f %8.2fx\n", c.system.backend.c_str(), c.system.precision.c_str(),
-                percentile(c.ms, 50), percentile(c.ms, 90), percentile(c.ms_alone, 50),
-                opencv_median > 0 ? opencv_median / best_median(c) : 0.0);
-  }
-  if (!accuracy) return 0;
-  std::printf("\nmAP@0.5 of %s on %zu images of %s%s (95%% intervals: paired bootstrap over the images)\n",
-              model->name.c_str(), run.images.size(), options.dataset.c_str(),
-              int8 ? (", int8 ranges from " + calibration).c_str() : "");
-  std::printf("%-8s %-9s %8s %-28s %-28s %8s %-28s %-28s %8s\n", "backend", "precision", "conf", "vs fp32", "vs opencv",
-              "serving", "vs fp32", "vs opencv", "heads");
-  for (std::size_t i = 0; i < contenders.size(); ++i) {
-    const ScoredSystem& s = contenders[i].system;
-    const Differences& d = differences[i];
-    std::printf("%-8s %-9s %8.4f %-28s %-28s %8.4f %-28s %-28s %8s\n", s.backend.c_str(), s.precision.c_str(), s.map50,
-                table_interval(d.drop).c_str(), table_interval(d.vs_opencv).c_str(), s.map50_serving,
-                table_interval(d.drop_serving).c_str(), table_interval(d.vs_opencv_serving).c_str(),
-                json_number(s.head_error, s.head_error >= 0).c_str());
-  }
+  print_speed_table(contenders, opencv_median);
+  if (accuracy) print_accuracy_table(model->name, run, options.dataset, calibration, contenders, differences);
   return 0;
 }
 

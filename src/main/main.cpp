@@ -193,8 +193,8 @@ CLI::App* add_bench_command(CLI::App& app, clouddetect::BenchOptions& bench) {
       ->capture_default_str();
   bench_cmd->add_option("--precision,--precisions", bench.precisions, "Precisions for the native backend (fp32,int8)")
       ->delimiter(',')
-      ->capture_default_str()
-      ->check(CLI::IsMember({"fp32", "int8"}));
+      ->default_str(clouddetect::to_string(clouddetect::Precision::kFp32))
+      ->transform(CLI::CheckedTransformer(kPrecisions));
   bench_cmd->add_option("--iterations", bench.iterations, "Timed forward passes per backend")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));

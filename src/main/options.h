@@ -66,8 +66,8 @@ struct DetectOptions {
 
 struct BenchOptions {
   ModelOptions model;
-  std::vector<std::string> backends;               // empty = every backend built in
-  std::vector<std::string> precisions = {"fp32"};  // parsed per contender (parse_precision)
+  std::vector<std::string> backends;  // empty = every backend built in
+  std::vector<Precision> precisions = {Precision::kFp32};
   std::string image;  // empty = a coco128 image from CLOUDDETECT_SHARED, else a synthetic one
   int iterations = 30;
   int warmup = 3;
