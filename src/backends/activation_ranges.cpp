@@ -45,6 +45,23 @@ void save_activation_ranges(const ActivationRanges& ranges, const std::string& p
   if (!out.flush()) throw Error(ErrorCode::kInvalidArgument, "cannot write " + path);
 }
 
+namespace {
+
+// Why the per-channel statistics cannot be real (min over max, a negative peak); null when they can.
+const char* channel_statistics_error(const ActivationRanges& ranges) {
+  for (std::size_t layer = 0; layer < ranges.channel_min.size(); ++layer) {
+    for (std::size_t c = 0; c < ranges.channel_min[layer].size(); ++c) {
+      if (ranges.channel_min[layer][c] > ranges.channel_max[layer][c]) return "a channel's min exceeds its max";
+      if (ranges.channel_peak_mean[layer][c] < 0 || ranges.channel_peak_sd[layer][c] < 0) {
+        return "a channel's peak statistics are negative";
+      }
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
 ActivationRanges load_activation_ranges(const std::string& path, const darknet::Model& model) {
   std::ifstream in(path);
   if (!in) {
@@ -116,14 +133,7 @@ ActivationRanges load_activation_ranges(const std::string& path, const darknet::
       ranges.fp32_layers.push_back(static_cast<int>(layer));
     }
   }
-  for (std::size_t layer = 0; layer < ranges.channel_min.size(); ++layer) {
-    for (std::size_t c = 0; c < ranges.channel_min[layer].size(); ++c) {
-      if (ranges.channel_min[layer][c] > ranges.channel_max[layer][c]) throw bad("a channel's min exceeds its max");
-      if (ranges.channel_peak_mean[layer][c] < 0 || ranges.channel_peak_sd[layer][c] < 0) {
-        throw bad("a channel's peak statistics are negative");
-      }
-    }
-  }
+  if (const char* why = channel_statistics_error(ranges)) throw bad(why);
   return ranges;
 }
 

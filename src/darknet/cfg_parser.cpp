@@ -242,6 +242,117 @@ int absolute_layer(SectionReader& reader, int reference, int index) {
   return absolute;
 }
 
+// One function per section kind, as darknet's parse_convolutional(): each sets `layer`'s type,
+// parameters and output shape from its keys and the shape it reads (`current`).
+void parse_convolutional(SectionReader& reader, const Shape& current, Layer& layer) {
+  layer.type = LayerType::kConvolutional;
+  auto& p = layer.convolutional;
+  p.filters = reader.positive("filters", reader.get_int("filters", 1));
+  p.size = reader.positive("size", reader.get_int("size", 1));
+  p.stride = reader.positive("stride", reader.get_int("stride", 1));
+  int pad = reader.get_int("pad", 0);
+  p.padding = reader.get_int("padding", 0);
+  if (pad) p.padding = p.size / 2;
+  p.groups = reader.positive("groups", reader.get_int("groups", 1));
+  p.batch_normalize = reader.get_int("batch_normalize", 0) != 0;
+  p.activation = reader.get_activation("logistic");
+  if (current.c % p.groups != 0 || p.filters % p.groups != 0) {
+    reader.fail("groups=" + std::to_string(p.groups) + " does not divide input channels " + std::to_string(current.c) +
+                " and filters " + std::to_string(p.filters));
+  }
+  int out_h = (current.h + 2 * p.padding - p.size) / p.stride + 1;
+  int out_w = (current.w + 2 * p.padding - p.size) / p.stride + 1;
+  layer.output = {p.filters, out_h, out_w};
+}
+
+void parse_maxpool(SectionReader& reader, const Shape& current, Layer& layer) {
+  layer.type = LayerType::kMaxpool;
+  auto& p = layer.maxpool;
+  p.stride = reader.positive("stride", reader.get_int("stride", 1));
+  p.size = reader.positive("size", reader.get_int("size", p.stride));
+  p.padding = reader.get_int("padding", p.size - 1);
+  if (p.padding < 0) reader.fail("padding must not be negative");
+  layer.output = {current.c, (current.h + p.padding - p.size) / p.stride + 1,
+                  (current.w + p.padding - p.size) / p.stride + 1};
+}
+
+void parse_upsample(SectionReader& reader, const Shape& current, Layer& layer) {
+  layer.type = LayerType::kUpsample;
+  layer.upsample_stride = reader.positive("stride", reader.get_int("stride", 2));
+  if (reader.get_float("scale", 1.0f) != 1.0f) reader.fail("scale other than 1 is not supported");
+  layer.output = {current.c, current.h * layer.upsample_stride, current.w * layer.upsample_stride};
+}
+
+void parse_route(SectionReader& reader, const Model& model, Layer& layer) {
+  layer.type = LayerType::kRoute;
+  auto& p = layer.route;
+  std::vector<int> references = reader.get_int_list("layers");
+  if (references.empty()) reader.fail("route needs layers=");
+  p.groups = reader.positive("groups", reader.get_int("groups", 1));
+  p.group_id = reader.get_int("group_id", 0);
+  if (p.group_id < 0 || p.group_id >= p.groups) reader.fail("group_id out of range");
+  Shape out{0, 0, 0};
+  for (int reference : references) {
+    int from = absolute_layer(reader, reference, layer.index);
+    const Shape& in = model.layers[from].output;
+    if (out.c == 0) {
+      out.h = in.h;
+      out.w = in.w;
+    } else if (in.h != out.h || in.w != out.w) {
+      reader.fail("routed layers have different sizes (" + std::to_string(in.w) + "x" + std::to_string(in.h) + " vs " +
+                  std::to_string(out.w) + "x" + std::to_string(out.h) + ")");
+    }
+    if (in.c % p.groups != 0) reader.fail("groups does not divide the channels of a routed layer");
+    out.c += in.c / p.groups;
+    p.layers.push_back(from);
+  }
+  layer.output = out;
+}
+
+void parse_shortcut(SectionReader& reader, const Model& model, const Shape& current, Layer& layer) {
+  layer.type = LayerType::kShortcut;
+  auto& p = layer.shortcut;
+  std::vector<int> from = reader.get_int_list("from");
+  if (from.size() != 1) reader.fail("shortcut needs exactly one from= layer");
+  p.from = absolute_layer(reader, from[0], layer.index);
+  p.activation = reader.get_activation("linear");
+  if (reader.get_string("weights_type", "none") != "none") reader.fail("weighted shortcut is not supported");
+  const Shape& other = model.layers[p.from].output;
+  if (other.h != current.h || other.w != current.w) {
+    reader.fail("shortcut from layer " + std::to_string(p.from) + " has a different size (" + std::to_string(other.w) +
+                "x" + std::to_string(other.h) + " vs " + std::to_string(current.w) + "x" + std::to_string(current.h) +
+                ")");
+  }
+  layer.output = current;
+}
+
+void parse_yolo(SectionReader& reader, const Shape& current, Layer& layer) {
+  layer.type = LayerType::kYolo;
+  auto& p = layer.yolo;
+  p.classes = reader.positive("classes", reader.get_int("classes", 20));
+  p.num = reader.positive("num", reader.get_int("num", 1));
+  p.mask = reader.get_int_list("mask");
+  if (p.mask.empty()) {
+    for (int i = 0; i < p.num; ++i) p.mask.push_back(i);
+  }
+  p.anchors = reader.get_float_list("anchors");
+  p.scale_x_y = reader.get_float("scale_x_y", 1.0f);
+  if (reader.get_int("new_coords", 0) != 0) reader.fail("new_coords=1 is not supported");
+  if (static_cast<int>(p.anchors.size()) != 2 * p.num) {
+    reader.fail("anchors has " + std::to_string(p.anchors.size()) + " values, num=" + std::to_string(p.num) +
+                " needs " + std::to_string(2 * p.num));
+  }
+  for (int m : p.mask) {
+    if (m < 0 || m >= p.num) reader.fail("mask index " + std::to_string(m) + " >= num " + std::to_string(p.num));
+  }
+  int expected = static_cast<int>(p.mask.size()) * (p.classes + 5);
+  if (current.c != expected) {
+    reader.fail("input has " + std::to_string(current.c) + " channels, mask and classes need " +
+                std::to_string(expected));
+  }
+  layer.output = current;
+}
+
 }  // namespace
 
 Model parse_cfg_text(const std::string& text, const std::string& source_name) {
@@ -277,105 +388,20 @@ Model parse_cfg_text(const std::string& text, const std::string& source_name) {
     const std::string& type = section.type;
 
     if (type == "convolutional" || type == "conv") {
-      layer.type = LayerType::kConvolutional;
-      auto& p = layer.convolutional;
-      p.filters = reader.positive("filters", reader.get_int("filters", 1));
-      p.size = reader.positive("size", reader.get_int("size", 1));
-      p.stride = reader.positive("stride", reader.get_int("stride", 1));
-      int pad = reader.get_int("pad", 0);
-      p.padding = reader.get_int("padding", 0);
-      if (pad) p.padding = p.size / 2;
-      p.groups = reader.positive("groups", reader.get_int("groups", 1));
-      p.batch_normalize = reader.get_int("batch_normalize", 0) != 0;
-      p.activation = reader.get_activation("logistic");
-      if (current.c % p.groups != 0 || p.filters % p.groups != 0) {
-        reader.fail("groups=" + std::to_string(p.groups) + " does not divide input channels " +
-                    std::to_string(current.c) + " and filters " + std::to_string(p.filters));
-      }
-      int out_h = (current.h + 2 * p.padding - p.size) / p.stride + 1;
-      int out_w = (current.w + 2 * p.padding - p.size) / p.stride + 1;
-      layer.output = {p.filters, out_h, out_w};
+      parse_convolutional(reader, current, layer);
     } else if (type == "maxpool" || type == "max") {
-      layer.type = LayerType::kMaxpool;
-      auto& p = layer.maxpool;
-      p.stride = reader.positive("stride", reader.get_int("stride", 1));
-      p.size = reader.positive("size", reader.get_int("size", p.stride));
-      p.padding = reader.get_int("padding", p.size - 1);
-      if (p.padding < 0) reader.fail("padding must not be negative");
-      layer.output = {current.c, (current.h + p.padding - p.size) / p.stride + 1,
-                      (current.w + p.padding - p.size) / p.stride + 1};
+      parse_maxpool(reader, current, layer);
     } else if (type == "upsample") {
-      layer.type = LayerType::kUpsample;
-      layer.upsample_stride = reader.positive("stride", reader.get_int("stride", 2));
-      if (reader.get_float("scale", 1.0f) != 1.0f) reader.fail("scale other than 1 is not supported");
-      layer.output = {current.c, current.h * layer.upsample_stride, current.w * layer.upsample_stride};
+      parse_upsample(reader, current, layer);
     } else if (type == "route") {
-      layer.type = LayerType::kRoute;
-      auto& p = layer.route;
-      std::vector<int> references = reader.get_int_list("layers");
-      if (references.empty()) reader.fail("route needs layers=");
-      p.groups = reader.positive("groups", reader.get_int("groups", 1));
-      p.group_id = reader.get_int("group_id", 0);
-      if (p.group_id < 0 || p.group_id >= p.groups) reader.fail("group_id out of range");
-      Shape out{0, 0, 0};
-      for (int reference : references) {
-        int from = absolute_layer(reader, reference, layer.index);
-        const Shape& in = model.layers[from].output;
-        if (out.c == 0) {
-          out.h = in.h;
-          out.w = in.w;
-        } else if (in.h != out.h || in.w != out.w) {
-          reader.fail("routed layers have different sizes (" + std::to_string(in.w) + "x" + std::to_string(in.h) +
-                      " vs " + std::to_string(out.w) + "x" + std::to_string(out.h) + ")");
-        }
-        if (in.c % p.groups != 0) reader.fail("groups does not divide the channels of a routed layer");
-        out.c += in.c / p.groups;
-        p.layers.push_back(from);
-      }
-      layer.output = out;
+      parse_route(reader, model, layer);
     } else if (type == "shortcut") {
-      layer.type = LayerType::kShortcut;
-      auto& p = layer.shortcut;
-      std::vector<int> from = reader.get_int_list("from");
-      if (from.size() != 1) reader.fail("shortcut needs exactly one from= layer");
-      p.from = absolute_layer(reader, from[0], layer.index);
-      p.activation = reader.get_activation("linear");
-      if (reader.get_string("weights_type", "none") != "none") reader.fail("weighted shortcut is not supported");
-      const Shape& other = model.layers[p.from].output;
-      if (other.h != current.h || other.w != current.w) {
-        reader.fail("shortcut from layer " + std::to_string(p.from) + " has a different size (" +
-                    std::to_string(other.w) + "x" + std::to_string(other.h) + " vs " + std::to_string(current.w) + "x" +
-                    std::to_string(current.h) + ")");
-      }
-      layer.output = current;
+      parse_shortcut(reader, model, current, layer);
     } else if (type == "dropout") {
       layer.type = LayerType::kDropout;
       layer.output = current;
     } else if (type == "yolo") {
-      layer.type = LayerType::kYolo;
-      auto& p = layer.yolo;
-      p.classes = reader.positive("classes", reader.get_int("classes", 20));
-      p.num = reader.positive("num", reader.get_int("num", 1));
-      p.mask = reader.get_int_list("mask");
-      if (p.mask.empty()) {
-        for (int i = 0; i < p.num; ++i) p.mask.push_back(i);
-      }
-      p.anchors = reader.get_float_list("anchors");
-      p.scale_x_y = reader.get_float("scale_x_y", 1.0f);
-      if (reader.get_int("new_coords", 0) != 0) reader.fail("new_coords=1 is not supported");
-      if (static_cast<int>(p.anchors.size()) != 2 * p.num) {
-        reader.fail("anchors has " + std::to_string(p.anchors.size()) + " values, num=" + std::to_string(p.num) +
-                    " needs " + std::to_string(2 * p.num));
-      }
-      for (int m : p.mask) {
-        if (m < 0 || m >= p.num) reader.fail("mask index " + std::to_string(m) + " >= num " + std::to_string(p.num));
-      }
-      int expected = static_cast<int>(p.mask.size()) * (p.classes + 5);
-      if (current.c != expected) {
-        reader.fail("input has " + std::to_string(current.c) + " channels, mask and classes need " +
-                    std::to_string(expected));
-      }
-      layer.output = current;
+      parse_yolo(reader, current, layer);
     } else {
       reader.fail("unsupported layer type");
     }

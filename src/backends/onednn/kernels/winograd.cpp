@@ -234,6 +234,30 @@ struct Matmul {
   memory v, m;
 };
 
+Geometry geometry_of(const darknet::Layer& layer, int tile, const memory::desc& input) {
+  return Geometry{layer.input.c,
+                  layer.output.c,
+                  layer.output.h,
+                  layer.output.w,
+                  (layer.output.w + tile - 1) / tile,
+                  (layer.output.h + tile - 1) / tile,
+                  (tile + 2) * (tile + 2),
+                  channel_block(input)};
+}
+
+// [position][tile][channel] view of a block of `rows` tile rows in a tile-major buffer.
+memory::desc tile_major(const Geometry& g, int rows, memory::dim width) {
+  return memory::desc({g.positions, static_cast<memory::dim>(rows) * g.tiles_x, width}, memory::data_type::f32,
+                      memory::dims{width, g.positions * width, 1});
+}
+
+dnnl::matmul::primitive_desc block_matmul(const Plan& plan, const Geometry& g, int rows) {
+  return dnnl::matmul::primitive_desc(
+      dnnl::matmul::desc(tile_major(g, rows, g.channels), any_desc({g.positions, g.channels, g.filters}),
+                         tile_major(g, rows, g.filters)),
+      Plan::attr(), plan.engine());
+}
+
 }  // namespace
 
 memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const memory& src, int tile,
@@ -241,30 +265,12 @@ memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const 
   const darknet::Layer& layer = prepared.layer();
   check_own_winograd(plan, layer, tile, pool);
   const memory input = plan.reorder_to(src, plan.activation_desc({1, layer.input.c, layer.input.h, layer.input.w}));
-  const Geometry g{layer.input.c,
-                   layer.output.c,
-                   layer.output.h,
-                   layer.output.w,
-                   (layer.output.w + tile - 1) / tile,
-                   (layer.output.h + tile - 1) / tile,
-                   (tile + 2) * (tile + 2),
-                   channel_block(input.get_desc())};
+  const Geometry g = geometry_of(layer, tile, input.get_desc());
   const int rows_per_block = block_rows(g);
   const int blocks = (g.tiles_y + rows_per_block - 1) / rows_per_block;
   const int last_rows = g.tiles_y - (blocks - 1) * rows_per_block;
-
-  // [position][tile][channel] views of a block's tile-major buffers.
-  auto tile_major = [&](int rows, memory::dim width) {
-    return memory::desc({g.positions, static_cast<memory::dim>(rows) * g.tiles_x, width}, memory::data_type::f32,
-                        memory::dims{width, g.positions * width, 1});
-  };
-  auto matmul_pd = [&](int rows) {
-    return dnnl::matmul::primitive_desc(
-        dnnl::matmul::desc(tile_major(rows, g.channels), any_desc({g.positions, g.channels, g.filters}),
-                           tile_major(rows, g.filters)),
-        Plan::attr(), plan.engine());
-  };
-  const dnnl::matmul::primitive_desc full_pd = matmul_pd(rows_per_block), last_pd = matmul_pd(last_rows);
+  const dnnl::matmul::primitive_desc full_pd = block_matmul(plan, g, rows_per_block),
+                                     last_pd = block_matmul(plan, g, last_rows);
   if (last_pd.weights_desc() != full_pd.weights_desc()) {
     throw dnnl::error(dnnl_unimplemented, "Winograd blocks want different weight layouts");
   }
@@ -272,10 +278,10 @@ memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const 
       prepared.winograd_weights(tile, full_pd.weights_desc(), plan.engine(), plan.stream());
   plan.keep(weights);
   const memory weights_memory(full_pd.weights_desc(), plan.engine(), const_cast<float*>(weights.get()));
-  const memory v = plan.new_memory(tile_major(rows_per_block, g.channels));
-  const memory m = plan.new_memory(tile_major(rows_per_block, g.filters));
-  const memory last_v = plan.new_view(v, tile_major(last_rows, g.channels));
-  const memory last_m = plan.new_view(m, tile_major(last_rows, g.filters));
+  const memory v = plan.new_memory(tile_major(g, rows_per_block, g.channels));
+  const memory m = plan.new_memory(tile_major(g, rows_per_block, g.filters));
+  const memory last_v = plan.new_view(v, tile_major(g, last_rows, g.channels));
+  const memory last_m = plan.new_view(m, tile_major(g, last_rows, g.filters));
   const memory::desc& scratchpad_md = full_pd.scratchpad_desc().get_size() >= last_pd.scratchpad_desc().get_size()
                                           ? full_pd.scratchpad_desc()
                                           : last_pd.scratchpad_desc();
