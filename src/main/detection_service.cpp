@@ -1,5 +1,6 @@
 #include "main/detection_service.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -88,8 +89,12 @@ api::DetectResponse to_response(const std::string& id, const std::vector<Detecti
 }
 
 namespace {
-// Weight of the newest request in the moving service time: about the last ten count.
-constexpr double kServiceTimeWeight = 0.2;
+// The moving service time averages over about the last kServiceTimeWindow seconds of work, and over no
+// fewer than 5 requests nor more than 50: in a CPU-throttled pod one request's wall time swings by
+// half its mean from one to the next, and the expected wait multiplies the estimate by the queue, so
+// a short average of fast requests made admission refuse at random near --max-wait.
+constexpr double kServiceTimeWindowSeconds = 2.5;
+constexpr double kMinServiceTimeWeight = 1.0 / 50, kMaxServiceTimeWeight = 1.0 / 5;
 // The network's input and its resized copy of the image, beyond the decoded pixels (an upper bound).
 constexpr std::int64_t kPreprocessBytes = 8 << 20;
 // An annotated answer holds the image's copy with boxes (3 B/px) and its JPEG, base64 and JSON
@@ -108,8 +113,14 @@ double ServiceEstimates::service_seconds() const {
 
 void ServiceEstimates::observe(double seconds) {
   std::lock_guard<std::mutex> lock(mutex_);
-  service_seconds_ =
-      service_seconds_ == 0 ? seconds : (1 - kServiceTimeWeight) * service_seconds_ + kServiceTimeWeight * seconds;
+  if (service_seconds_ == 0) {
+    service_seconds_ = seconds;
+    return;
+  }
+  // From the estimate, not from this request: weighting long requests more would bias the mean up.
+  const double weight =
+      std::clamp(service_seconds_ / kServiceTimeWindowSeconds, kMinServiceTimeWeight, kMaxServiceTimeWeight);
+  service_seconds_ = (1 - weight) * service_seconds_ + weight * seconds;
 }
 
 std::int64_t ServiceEstimates::footprint_bytes() const {
