@@ -8,6 +8,7 @@
 #   tools/experiments/table1.sh report OUT             # one table and one set of plots, a row per service and timeout
 #
 # Env: PODS (default 1,2), STEP_PER_POD (users added per ramp step per pod, default 4; the seed's is 1),
+# CONFIRM_ATTEMPTS (confirmations, each 5% fewer users, before a cell is left empty; default 4),
 # CLOUDDETECT_BIN, CLOUDDETECT_SHARED. Every run appends `uptime` to OUT/load.log (the machine is shared).
 # A rerun of the same command resumes (the runner skips finished runs).
 set -eu
@@ -15,7 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 shared=${CLOUDDETECT_SHARED:-$repo/../shared}
 bin=${CLOUDDETECT_BIN:-$repo/build/clouddetect}
-[ $# -eq 2 ] || { sed -n '2,12p' "$0" >&2; exit 2; }
+[ $# -eq 2 ] || { sed -n '2,13p' "$0" >&2; exit 2; }
 what=$1
 out=$(mkdir -p "$2" && cd "$2" && pwd)
 runner="/usr/bin/python3 $here/run_experiment.py"
@@ -53,6 +54,6 @@ for timeout in 0 10; do
   # shellcheck disable=SC2086  # $runner is a command and its script
   $runner run --target local --location master --service-name "$name" --service-cmd "$cmd" --model "$model" \
     --out "$dir" --pods "${PODS:-1,2}" --repetitions 1 --request-timeout "$timeout" \
-    --ramp-step-per-pod "${STEP_PER_POD:-4}" --ramp-max-users 1000 --confirm-max-attempts 4
+    --ramp-step-per-pod "${STEP_PER_POD:-4}" --ramp-max-users 1000 --confirm-max-attempts "${CONFIRM_ATTEMPTS:-4}"
   echo "$(date -u +%FT%TZ) $what timeout=$timeout end: $(uptime)" >>"$out/load.log"
 done
