@@ -7,6 +7,7 @@
 // long as the last of them.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -57,6 +58,12 @@ std::string summarize_kernels(const std::vector<std::string>& kernels);
 std::unique_ptr<Backend> create_backend(const std::string& name, std::shared_ptr<const darknet::Model> model,
                                         const BackendOptions& options);
 std::vector<std::string> available_backends();
+
+// At most the bytes of weights that `instances` backends `name` of `model` keep of their own,
+// beside the model's raw ones, from the cfg alone (no weights need be loaded): what serve checks
+// against the memory limit before loading. 0 for a backend that does not say.
+std::int64_t backend_weights_bytes(const std::string& name, const darknet::Model& model, const BackendOptions& options,
+                                   int instances);
 
 // The fastest backend built in: "native" when oneDNN is available, else "opencv".
 std::string default_backend();

@@ -21,14 +21,20 @@ struct BackendEntry {
   // (optional) int8 calibration: every layer's output ranges, measured in fp32.
   ActivationRanges (*measure_ranges)(std::shared_ptr<const darknet::Model>, const std::vector<Tensor>&,
                                      int threads) = nullptr;
+  // (optional) at most the bytes of weights `instances` instances keep (backend_weights_bytes).
+  std::int64_t (*weights_bytes)(const darknet::Model&, Precision, int instances) = nullptr;
 };
 
 // Slowest first (bench times them in this order); the last one is the default.
 const std::vector<BackendEntry>& registry() {
   static const std::vector<BackendEntry> entries = {
-    {"opencv", {Precision::kFp32}, make_opencv_backend},
+    {"opencv", {Precision::kFp32}, make_opencv_backend, nullptr, opencv_weights_bytes},
 #if CLOUDDETECT_HAS_ONEDNN
-    {"native", {Precision::kFp32, Precision::kInt8}, make_onednn_backend, onednn::measure_activation_ranges},
+    {"native",
+     {Precision::kFp32, Precision::kInt8},
+     make_onednn_backend,
+     onednn::measure_activation_ranges,
+     onednn_weights_bytes},
 #endif
   };
   return entries;
@@ -60,6 +66,14 @@ std::unique_ptr<Backend> create_backend(const std::string& name, std::shared_ptr
   std::string list;
   for (const auto& available : available_backends()) list += (list.empty() ? "" : ", ") + available;
   throw Error(ErrorCode::kInvalidArgument, "unknown backend '" + name + "' (available: " + list + ")");
+}
+
+std::int64_t backend_weights_bytes(const std::string& name, const darknet::Model& model, const BackendOptions& options,
+                                   int instances) {
+  for (const BackendEntry& entry : registry()) {
+    if (name == entry.name && entry.weights_bytes) return entry.weights_bytes(model, options.precision, instances);
+  }
+  return 0;
 }
 
 ActivationRanges measure_activation_ranges(std::shared_ptr<const darknet::Model> model,

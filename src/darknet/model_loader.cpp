@@ -49,7 +49,7 @@ std::vector<std::string> read_class_names(const std::string& path) {
   return names;
 }
 
-std::shared_ptr<const Model> load_model(const std::string& directory) {
+std::shared_ptr<Model> load_model(const std::string& directory) {
   ModelFiles files = find_model_files(directory);
   auto model = std::make_shared<Model>(parse_cfg_file(files.cfg));
   read_weights_file(files.weights, *model);

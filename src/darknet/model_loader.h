@@ -21,6 +21,7 @@ ModelFiles find_model_files(const std::string& directory);
 std::vector<std::string> read_class_names(const std::string& path);
 
 // parse_cfg_file + read_weights_file + read_class_names, checking the names match the classes.
-std::shared_ptr<const Model> load_model(const std::string& directory);
+// Not const, so that its owner may release_weights() once every backend has its own copy.
+std::shared_ptr<Model> load_model(const std::string& directory);
 
 }  // namespace clouddetect::darknet

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
-#include <iterator>
+#include <functional>
 
 #include "core/error.h"
 
@@ -36,29 +36,38 @@ std::size_t expected_weights_size(const Model& model) {
   return header_size(0, 2) + floats * sizeof(float);
 }
 
-void read_weights_bytes(const std::vector<char>& bytes, const std::string& source_name, Model& model) {
-  if (bytes.size() < kHeaderInts * sizeof(int32_t)) {
-    throw Error(ErrorCode::kInvalidArgument,
-                source_name + ": " + std::to_string(bytes.size()) + " bytes is too short for a weights header");
-  }
-  int32_t version[kHeaderInts];
-  std::memcpy(version, bytes.data(), sizeof(version));
-  std::size_t offset = header_size(version[0], version[1]);
+namespace {
+
+// The offset of the first float after the header `version` (at least kHeaderInts ints), checking
+// that `size` bytes is exactly what the cfg needs.
+std::size_t checked_weights_offset(const int32_t* version, std::size_t size, const std::string& source_name,
+                                   const Model& model) {
+  const std::size_t offset = header_size(version[0], version[1]);
   std::size_t floats = 0;
   for (const Layer& layer : model.layers) {
     if (layer.type == LayerType::kConvolutional) floats += conv_floats(layer);
   }
-  std::size_t expected = offset + floats * sizeof(float);
-  if (bytes.size() != expected) {
-    throw Error(ErrorCode::kInvalidArgument, source_name + ": " + std::to_string(bytes.size()) + " bytes, but " +
-                                                 model.name + ".cfg needs exactly " + std::to_string(expected) +
+  const std::size_t expected = offset + floats * sizeof(float);
+  if (size != expected) {
+    throw Error(ErrorCode::kInvalidArgument, source_name + ": " + std::to_string(size) + " bytes, but " + model.name +
+                                                 ".cfg needs exactly " + std::to_string(expected) +
                                                  " (truncated download or weights of another cfg?)");
   }
+  return offset;
+}
+
+void check_header_fits(std::size_t size, const std::string& source_name) {
+  if (size < kHeaderInts * sizeof(int32_t)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                source_name + ": " + std::to_string(size) + " bytes is too short for a weights header");
+  }
+}
+
+// Fills every convolution's weights in file order, `read(destination, bytes)` giving the next bytes.
+void fill_weights(Model& model, const std::function<void(void*, std::size_t)>& read) {
   auto take = [&](std::vector<float>& out, std::size_t count) {
     out.resize(count);
-    if (count == 0) return;  // memcpy from/to an empty vector's null data() is undefined
-    std::memcpy(out.data(), bytes.data() + offset, count * sizeof(float));
-    offset += count * sizeof(float);
+    if (count > 0) read(out.data(), count * sizeof(float));
   };
   for (Layer& layer : model.layers) {
     if (layer.type != LayerType::kConvolutional) continue;
@@ -74,11 +83,37 @@ void read_weights_bytes(const std::vector<char>& bytes, const std::string& sourc
   }
 }
 
+}  // namespace
+
+void read_weights_bytes(const std::vector<char>& bytes, const std::string& source_name, Model& model) {
+  check_header_fits(bytes.size(), source_name);
+  int32_t version[kHeaderInts];
+  std::memcpy(version, bytes.data(), sizeof(version));
+  std::size_t offset = checked_weights_offset(version, bytes.size(), source_name, model);
+  fill_weights(model, [&](void* destination, std::size_t count) {
+    std::memcpy(destination, bytes.data() + offset, count);
+    offset += count;
+  });
+}
+
+// Straight from the file into the layers: a whole-file buffer beside them would double the peak.
 void read_weights_file(const std::string& path, Model& model) {
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw Error(ErrorCode::kNotFound, "cannot open weights file " + path);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  read_weights_bytes(bytes, path, model);
+  const auto size = static_cast<std::size_t>(in.tellg());
+  check_header_fits(size, path);
+  in.seekg(0);
+  int32_t version[kHeaderInts];
+  in.read(reinterpret_cast<char*>(version), sizeof(version));
+  in.seekg(static_cast<std::streamoff>(checked_weights_offset(version, size, path, model)));
+  fill_weights(model, [&](void* destination, std::size_t count) {
+    in.read(static_cast<char*>(destination), static_cast<std::streamsize>(count));
+  });
+  if (!in) throw Error(ErrorCode::kInvalidArgument, "cannot read weights file " + path);
+}
+
+void release_weights(Model& model) {
+  for (Layer& layer : model.layers) std::vector<float>().swap(layer.weights.weights);
 }
 
 std::vector<char> serialize_weights(const Model& model) {

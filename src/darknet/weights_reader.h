@@ -20,4 +20,9 @@ void read_weights_file(const std::string& path, Model& model);
 // files itself. read_weights_bytes(serialize_weights(m)) restores m's weights exactly.
 std::vector<char> serialize_weights(const Model& model);
 
+// Frees every convolution's weights (biases and batch norm stay: they are small), for the owner of
+// a model whose backends have all made their own copies: the raw ones would only double the
+// footprint. serialize_weights and new native layouts of `model` fail after this.
+void release_weights(Model& model);
+
 }  // namespace clouddetect::darknet

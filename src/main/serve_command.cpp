@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <opencv2/core/utility.hpp>
@@ -18,7 +19,9 @@
 #include "backends/cpu_features.h"
 #include "core/container_limits.h"
 #include "core/error.h"
+#include "darknet/cfg_parser.h"
 #include "darknet/model_loader.h"
+#include "darknet/weights_reader.h"
 #include "http/server.h"
 #include "main/commands.h"
 #include "main/detection_service.h"
@@ -32,6 +35,10 @@ std::string folder_name(std::string path) {
   return path.substr(path.rfind('/') + 1);
 }
 
+std::int64_t memory_limit(const ServeOptions& o) {
+  return o.memory_limit > 0 ? o.memory_limit : available_memory_bytes();
+}
+
 http::ServerOptions server_options(const ServeOptions& o, int workers, std::shared_ptr<spdlog::logger> logger,
                                    std::shared_ptr<const http::WorkModel> work_model) {
   http::ServerOptions s;
@@ -41,7 +48,7 @@ http::ServerOptions server_options(const ServeOptions& o, int workers, std::shar
   s.workers = workers;
   s.max_queue = static_cast<std::size_t>(o.queue);
   s.max_wait = o.max_wait;
-  s.memory_limit_bytes = o.memory_limit > 0 ? o.memory_limit : available_memory_bytes();
+  s.memory_limit_bytes = memory_limit(o);
   s.work_model = std::move(work_model);
   s.build_info = {{"version", kVersion},
                   {"backend", o.model.backend},
@@ -89,6 +96,50 @@ void write_port_file(const std::string& path, unsigned short port) {
 // buffers then stay in the heap, so the process would hold more than the requests it admitted.
 void return_large_buffers_to_the_system() { mallopt(M_MMAP_THRESHOLD, 256 * 1024); }
 
+// The least the memory limit must leave requests beside the model: one photo of a few megapixels
+// decoded, the network's input and the request body. Below it the service could answer nothing
+// but 503, or be OOM-killed; refusing to start says why instead.
+constexpr std::int64_t kMinRequestBytes = 32 << 20;
+
+std::int64_t mib(std::int64_t bytes) { return bytes >> 20; }
+
+// Throws Error{kInvalidArgument} when `budget` (the server's request memory budget) less the
+// `model_bytes` the model will still take is below kMinRequestBytes.
+void check_model_fits(const ServeOptions& options, const std::string& model, std::int64_t budget,
+                      std::int64_t model_bytes, const std::string& what) {
+  if (budget - model_bytes >= kMinRequestBytes) return;
+  const std::int64_t needs = resident_memory_bytes() + model_bytes;
+  throw Error(ErrorCode::kInvalidArgument,
+              "model " + model + " needs about " + std::to_string(mib(needs)) + " MiB (" + what + ") plus " +
+                  std::to_string(mib(kMinRequestBytes)) + " MiB for requests, but the memory limit is " +
+                  std::to_string(mib(memory_limit(options))) + " MiB (" +
+                  (options.memory_limit > 0 ? "--memory-limit" : "the container's") +
+                  ", less headroom): give the service more memory, or use a smaller model, input size or int8");
+}
+
+// Loads the model, refusing it before and after each step where its memory is known not to fit,
+// and frees its raw weights once the backends hold their own (prepared) copies.
+std::shared_ptr<DetectionService> load_service(const ServeOptions& options, int workers, const http::Server& server,
+                                               const std::shared_ptr<ServiceEstimates>& estimates) {
+  const darknet::ModelFiles files = darknet::find_model_files(options.model.model_dir);
+  const std::string name = folder_name(options.model.model_dir);
+  const auto raw_bytes = static_cast<std::int64_t>(std::filesystem::file_size(files.weights));
+  BackendOptions backend_options;
+  backend_options.precision = options.model.precision;
+  const std::int64_t prepared_bytes =
+      backend_weights_bytes(options.model.backend, darknet::parse_cfg_file(files.cfg), backend_options, workers);
+  check_model_fits(options, name, server.request_memory_budget(), raw_bytes + prepared_bytes,
+                   "at most, before activations: its weights, " + std::to_string(mib(raw_bytes)) + " MiB, and the " +
+                       options.model.backend + " backend's copies, " + std::to_string(mib(prepared_bytes)) + " MiB");
+  auto model = darknet::load_model(options.model.model_dir);
+  auto service = std::make_shared<DetectionService>(model, options.model, workers, options.max_pixels, estimates);
+  darknet::release_weights(*model);
+  check_model_fits(options, name, server.request_memory_budget(), 0, "its prepared weights, before activations");
+  service->warm_up();
+  check_model_fits(options, name, server.request_memory_budget(), 0, "measured after the warm-up");
+  return service;
+}
+
 }  // namespace
 
 int run_serve(ServeOptions options) {
@@ -120,10 +171,9 @@ int run_serve(ServeOptions options) {
   std::exception_ptr load_error;
   std::thread loader([&] {
     try {
-      auto model = darknet::load_model(options.model.model_dir);
+      service = load_service(options, workers, server, estimates);
+      const darknet::Model* model = &service->model();
       const CpuFeatures cpu = detect_cpu_features();
-      service = std::make_shared<DetectionService>(model, options.model, workers, options.max_pixels, estimates);
-      service->warm_up();
       service_slot.store(&service, std::memory_order_release);
       server.set_ready(true);
       server.log_event("ready",

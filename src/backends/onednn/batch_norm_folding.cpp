@@ -1,6 +1,9 @@
 #include "backends/onednn/batch_norm_folding.h"
 
 #include <cmath>
+#include <string>
+
+#include "core/error.h"
 
 namespace clouddetect::onednn {
 
@@ -21,6 +24,11 @@ std::vector<float> batch_norm_factors(const darknet::Layer& layer) {
 }  // namespace
 
 std::vector<float> fold_batch_norm_weights(const darknet::Layer& layer) {
+  if (layer.weights.weights.empty()) {
+    throw Error(ErrorCode::kInternal, "layer " + std::to_string(layer.index) +
+                                          ": its weights were released (darknet::release_weights) before this layout"
+                                          " was prepared");
+  }
   std::vector<float> folded = layer.weights.weights;
   const std::vector<float> factors = batch_norm_factors(layer);
   const std::size_t per_filter = folded.size() / factors.size();

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "backends/onednn/layers/convolutional.h"
 #include "backends/onednn/network.h"
 #include "core/error.h"
 
@@ -24,6 +25,16 @@ class OnednnBackend final : public Backend {
 };
 
 }  // namespace
+
+std::int64_t onednn_weights_bytes(const darknet::Model& model, Precision precision, int instances) {
+  (void)instances;  // one PreparedModel for all, one layout per layer
+  std::int64_t values = 0;
+  for (const darknet::Layer& layer : model.layers) {
+    if (layer.type != darknet::LayerType::kConvolutional) continue;
+    values += onednn::prepared_weight_values_bound(layer, precision == Precision::kInt8);
+  }
+  return values * static_cast<std::int64_t>(sizeof(float));
+}
 
 std::unique_ptr<Backend> make_onednn_backend(std::shared_ptr<const darknet::Model> model,
                                              const BackendOptions& options) {

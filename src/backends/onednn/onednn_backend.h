@@ -22,6 +22,9 @@ namespace clouddetect {
 std::unique_ptr<Backend> make_onednn_backend(std::shared_ptr<const darknet::Model> model,
                                              const BackendOptions& options);
 
+// At most the prepared weights all instances share (prepared_model.h), from the cfg alone.
+std::int64_t onednn_weights_bytes(const darknet::Model& model, Precision precision, int instances);
+
 namespace onednn {
 // See clouddetect::measure_activation_ranges: fp32, every layer's output kept and measured.
 ActivationRanges measure_activation_ranges(std::shared_ptr<const darknet::Model> model,

@@ -15,6 +15,7 @@
 #include "backends/onednn/onednn_backend.h"
 #include "backends/onednn/test_models.h"
 #include "core/error.h"
+#include "darknet/weights_reader.h"
 #include "eval/head_error.h"
 #include "image/letterbox.h"
 
@@ -121,6 +122,33 @@ TEST(NativeParityTest, InstancesAreIndependent) {
   ASSERT_EQ(first_b.size(), second_b.size());
   for (std::size_t i = 0; i < first_b.size(); ++i) {
     EXPECT_LT(eval::relative_head_error({first_b[i]}, {second_b[i]}), 1e-6);
+  }
+}
+
+// What serve does once its backends are built: the raw weights freed, the prepared ones still run
+// and give the same heads; a later instance of the same layouts shares them, and the raw weights
+// are needed (and asked for by name) only by a layout not prepared yet.
+TEST(NativeParityTest, RunsTheSameAfterTheRawWeightsAreReleased) {
+  auto model = darknet::load_model(testing::model_dir("yolo-fastest-1.1"));
+  auto native = make_onednn_backend(model, BackendOptions{});
+  const Tensor input = preprocess(*model, "000000000009");
+  std::vector<Tensor> before, after, later;
+  native->forward(input, before);
+  darknet::release_weights(*model);
+  for (const darknet::Layer& layer : model->layers) EXPECT_TRUE(layer.weights.weights.empty());
+  native->forward(input, after);
+  make_onednn_backend(model, BackendOptions{})->forward(input, later);
+  ASSERT_EQ(after.size(), before.size());
+  for (std::size_t i = 0; i < before.size(); ++i) {
+    EXPECT_EQ(after[i].data, before[i].data);
+    EXPECT_EQ(later[i].data, before[i].data);
+  }
+  native.reset();  // the last instance: its prepared weights go with it
+  try {
+    make_onednn_backend(model, BackendOptions{});
+    FAIL() << "a backend was built without weights";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("released"), std::string::npos) << e.what();
   }
 }
 

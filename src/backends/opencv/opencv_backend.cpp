@@ -67,6 +67,11 @@ class OpenCvBackend final : public Backend {
 
 }  // namespace
 
+std::int64_t opencv_weights_bytes(const darknet::Model& model, Precision precision, int instances) {
+  (void)precision;  // fp32 only
+  return static_cast<std::int64_t>(darknet::expected_weights_size(model)) * (instances + 1);
+}
+
 std::unique_ptr<Backend> make_opencv_backend(std::shared_ptr<const darknet::Model> model,
                                              const BackendOptions& options) {
   (void)options;  // fp32 only (registry.cpp); OpenCV's threads are process-wide

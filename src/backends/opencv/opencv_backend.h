@@ -11,4 +11,7 @@ namespace clouddetect {
 std::unique_ptr<Backend> make_opencv_backend(std::shared_ptr<const darknet::Model> model,
                                              const BackendOptions& options);
 
+// Each instance imports its own copy of the weights, from a serialized one made while it imports.
+std::int64_t opencv_weights_bytes(const darknet::Model& model, Precision precision, int instances);
+
 }  // namespace clouddetect

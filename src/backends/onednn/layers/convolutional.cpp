@@ -117,6 +117,17 @@ int own_winograd_tile(Plan& plan, const darknet::Layer& layer, const memory::des
 
 }  // namespace
 
+std::int64_t prepared_weight_values_bound(const darknet::Layer& layer, bool int8) {
+  const auto& p = layer.convolutional;
+  auto padded = [](std::int64_t channels) { return (channels + 15) / 16 * 16; };
+  std::int64_t taps = static_cast<std::int64_t>(p.size) * p.size;
+  if (!int8 && p.size == 3 && p.stride == 1 && p.groups == 1) {
+    // F(4x4,3x3) holds 36 values per 9 weights; on smaller maps F(3x3,3x3) at most, 25.
+    taps = layer.output.h * layer.output.w >= kWinograd4x3MinPixels ? 36 : 25;
+  }
+  return padded(p.filters) * padded(layer.input.c / p.groups) * taps;
+}
+
 memory make_convolutional(Plan& plan, const PreparedConvolution& prepared, const memory& src, const memory* accumulate,
                           darknet::Activation accumulate_activation, const memory* into) {
   const darknet::Layer& layer = prepared.layer();

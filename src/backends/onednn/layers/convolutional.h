@@ -15,6 +15,11 @@ namespace clouddetect::onednn {
 // {filters, c, size, size}, or {groups, filters/groups, c/groups, size, size} when grouped.
 dnnl::memory::dims convolutional_weights_dims(const darknet::Layer& layer);
 
+// At most the weight values make_convolutional (fp32) or make_convolutional_int8 keeps for `layer`:
+// channels padded to blocks of 16, a dense 3x3 in the largest Winograd form it may choose for the
+// layer's map. fp32 values even for int8, where a layer may stay in fp32.
+std::int64_t prepared_weight_values_bound(const darknet::Layer& layer, bool int8);
+
 // Appends the convolution to `plan`; `src` may be in any layout (reordered if the primitive wants
 // another). Returns the output in the plan's blocked activation layout.
 //
