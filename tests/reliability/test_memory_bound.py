@@ -8,6 +8,7 @@ RELIABILITY_MEMORY_N (default "16,64"; the full proof: "16,64,256") and RELIABIL
 import base64
 import json
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -18,12 +19,22 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import HOST, IMAGES, Server, good_body, parse_responses, raise_nofile, write_result
+from conftest import BINARY, HOST, IMAGES, Server, good_body, parse_responses, raise_nofile, write_result
 from test_soak import POD, cgroups_usable
 
 SIZES = [int(n) for n in os.environ.get("RELIABILITY_MEMORY_N", "16,64").split(",")]
 SMALL = int(os.environ.get("RELIABILITY_MEMORY_SMALL", "2000"))
-MAX_WAIT_S = 5.0
+
+
+def default_max_wait_s():
+    """serve's --max-wait default, from its --help: the proof runs the configuration users get."""
+    text = subprocess.run([BINARY, "serve", "--help"], capture_output=True, text=True, check=True).stdout
+    match = re.search(r"--max-wait TEXT=(\d+)ms", text)
+    assert match, "serve --help shows no --max-wait default"
+    return int(match.group(1)) / 1000
+
+
+MAX_WAIT_S = default_max_wait_s()
 
 
 def big_jpeg_body():
@@ -106,8 +117,7 @@ def test_big_images_never_oom_kill_the_pod(n):
     raise_nofile(n * 2 + 256)
     name = "clouddetect-mem-" + uuid.uuid4().hex[:6]
     body = big_jpeg_body()
-    server = Server("--max-wait", "%gs" % MAX_WAIT_S, model="yolo-fastest-1.1-xl",
-                    prefix=("/bin/sh", POD, name, "--"), ready_timeout=180)
+    server = Server(model="yolo-fastest-1.1-xl", prefix=("/bin/sh", POD, name, "--"), ready_timeout=180)
     try:
         results = run_clients(server.port, body, n)
         alive = server.proc.poll() is None
@@ -142,8 +152,8 @@ def test_thousands_of_small_requests_never_oom_kill_the_pod():
         pytest.skip("cgroups unavailable: " + why)
     raise_nofile(SMALL * 2 + 256)
     name = "clouddetect-mem-" + uuid.uuid4().hex[:6]
-    server = Server("--max-wait", "%gs" % MAX_WAIT_S, model="yolo-fastest-1.1-xl",
-                    prefix=("/bin/sh", POD, name, "--"), ready_timeout=180, nofile=SMALL * 2 + 256)
+    server = Server(model="yolo-fastest-1.1-xl", prefix=("/bin/sh", POD, name, "--"), ready_timeout=180,
+                    nofile=SMALL * 2 + 256)
     try:
         results = run_clients(server.port, good_body(id="small"), SMALL)
         alive = server.proc.poll() is None
