@@ -135,12 +135,11 @@ TEST(Server, FullQueueAnswers503AtOnce) {
   ASSERT_TRUE(wait_for_metric(server.port(), "clouddetect_queue_depth 1"));
 
   Client client(server.port());
-  const auto t0 = std::chrono::steady_clock::now();
   const Reply rejected = client.request(post(detect_body("third")));
-  const auto elapsed = std::chrono::steady_clock::now() - t0;
   expect_error(rejected, 503, std::nullopt, "queue is full");
   EXPECT_EQ(rejected[bhttp::field::retry_after], "1");
-  EXPECT_LT(elapsed, 100ms);
+  // At once: answered while the worker is still held (no wall-clock bound: it flakes on a loaded machine).
+  EXPECT_EQ(second.wait_for(0s), std::future_status::timeout);
   EXPECT_TRUE(rejected.keep_alive());  // the body was read: the connection stays usable
 
   server.detector().open_gate();
