@@ -105,10 +105,11 @@ def test_503_at_saturation_is_fast_and_the_only_refusal(server):
     assert not other, other[:5]
     assert ok and busy, record
     assert all(r[2] == "1" for r in busy), "every 503 carries Retry-After"
-    assert record["answer_p99_503_ms"] < 50, record
-    assert record["server_p99_503_ms"] < 50, record
-    # A 200 waits for a worker and the queue; a 503 does not wait at all.
-    assert record["client_p99_503_ms"] < record["p50_200_ms"], record
+    # A 200 waits for a worker and the queue; a 503 does not wait at all: nearly every 503 is answered
+    # sooner than the typical 200 (relative, so that a loaded CI machine does not make it flake; quiet,
+    # the 503s take a few ms: RELIABILITY.md).
+    for key in ("answer_p99_503_ms", "server_p99_503_ms", "client_p99_503_ms"):
+        assert record[key] < record["p50_200_ms"], (key, record)
     assert server.metric("clouddetect_rejected_total", 'reason="queue"') >= len(busy)
     assert_still_serving(server)
 
