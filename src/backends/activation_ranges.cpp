@@ -1,6 +1,7 @@
 // The calibration file of int8 inference: {"format": "clouddetect-activation-ranges", "version": 2,
 // "model": "...", "images": N, "source": "which images", "fp32_layers": [convolutions kept in fp32], "absmax": [one per
-// layer], "channel_min", "channel_max", "channel_peak_mean" and "channel_peak_sd": [[one per channel] per layer]}.
+// layer], "channel_min", "channel_max", "channel_peak_mean", "channel_peak_sd" and (optional, newer files)
+// "channel_mean": [[one per channel] per layer]}.
 // Version 1 (no peak statistics) is refused with the command that replaces it.
 #include "backends/activation_ranges.h"
 
@@ -40,6 +41,7 @@ void save_activation_ranges(const ActivationRanges& ranges, const std::string& p
                            {"channel_max", to_arrays(ranges.channel_max)},
                            {"channel_peak_mean", to_arrays(ranges.channel_peak_mean)},
                            {"channel_peak_sd", to_arrays(ranges.channel_peak_sd)}};
+  if (!ranges.channel_mean.empty()) root["channel_mean"] = to_arrays(ranges.channel_mean);
   std::ofstream out(path);
   out << boost::json::serialize(root) << "\n";
   if (!out.flush()) throw Error(ErrorCode::kInvalidArgument, "cannot write " + path);
@@ -117,6 +119,10 @@ ActivationRanges load_activation_ranges(const std::string& path, const darknet::
   for (const auto& layer : channel_max->as_array()) ranges.channel_max.push_back(read_array(layer));
   for (const auto& layer : peak_mean->as_array()) ranges.channel_peak_mean.push_back(read_array(layer));
   for (const auto& layer : peak_sd->as_array()) ranges.channel_peak_sd.push_back(read_array(layer));
+  if (const auto* mean = object.if_contains("channel_mean")) {
+    if (!mean->is_array()) throw bad("channel_mean is not an array");
+    for (const auto& layer : mean->as_array()) ranges.channel_mean.push_back(read_array(layer));
+  }
   if (ranges.model != model.name || ranges.absmax.size() != model.layers.size()) {
     throw bad("measured on " + ranges.model + " (" + std::to_string(ranges.absmax.size()) + " layers), not on " +
               model.name + " (" + std::to_string(model.layers.size()) + " layers)");

@@ -25,6 +25,9 @@ struct ActivationRanges {
   // |value|: how far the maximum moves from image to image. Empty in files from before they were kept.
   std::vector<std::vector<float>> channel_peak_mean;
   std::vector<std::vector<float>> channel_peak_sd;
+  // Per layer and channel, the mean value over every pixel of every image (bias correction). Empty
+  // in files from before it was kept.
+  std::vector<std::vector<float>> channel_mean;
   int images = 0;      // how many images were measured
   std::string source;  // which images ("the first 32 images of DIR"); empty in older files
   // Convolutions int8 keeps in fp32 (mixed precision, chosen by `calibrate --head-error-budget`).
@@ -48,14 +51,16 @@ ActivationRanges load_activation_ranges(const std::string& path, const darknet::
 inline bool activation_ranges_fit(const ActivationRanges& ranges, const darknet::Model& model) {
   const std::size_t layers = model.layers.size();
   if (ranges.absmax.size() != layers || ranges.channel_min.size() != layers || ranges.channel_max.size() != layers ||
-      ranges.channel_peak_mean.size() != layers || ranges.channel_peak_sd.size() != layers) {
+      ranges.channel_peak_mean.size() != layers || ranges.channel_peak_sd.size() != layers ||
+      (!ranges.channel_mean.empty() && ranges.channel_mean.size() != layers)) {
     return false;
   }
   for (const darknet::Layer& layer : model.layers) {
     const auto i = static_cast<std::size_t>(layer.index);
     const auto channels = static_cast<std::size_t>(layer.output.c);
     if (ranges.channel_min[i].size() != channels || ranges.channel_max[i].size() != channels ||
-        ranges.channel_peak_mean[i].size() != channels || ranges.channel_peak_sd[i].size() != channels) {
+        ranges.channel_peak_mean[i].size() != channels || ranges.channel_peak_sd[i].size() != channels ||
+        (!ranges.channel_mean.empty() && ranges.channel_mean[i].size() != channels)) {
       return false;
     }
   }

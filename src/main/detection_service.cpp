@@ -145,6 +145,11 @@ DetectionService::DetectionService(std::shared_ptr<const darknet::Model> model, 
   std::shared_ptr<const ActivationRanges> ranges;
   if (options.precision == Precision::kInt8) {
     ranges = std::make_shared<const ActivationRanges>(load_activation_ranges(calibration_path(options), *model_));
+    if (ranges->channel_mean.empty()) {
+      calibration_advice_ = calibration_path(options) +
+                            " has no channel means (made before int8 bias correction): run `clouddetect calibrate` "
+                            "again for int8's best accuracy";
+    }
   }
   for (int i = 0; i < workers; ++i) detectors_.push_back(make_detector(model_, options, ranges));
 }

@@ -74,9 +74,12 @@ class DetectionService {
   const darknet::Model& model() const { return *model_; }
   // The backend's kernels (summarize_kernels); every worker runs the same ones.
   std::string kernel_summary() const;
+  // int8 only: what the calibration file lacks for the best accuracy (empty when nothing).
+  const std::string& calibration_advice() const { return calibration_advice_; }
 
  private:
   std::shared_ptr<const darknet::Model> model_;
+  std::string calibration_advice_;
   std::vector<std::unique_ptr<Detector>> detectors_;
   std::int64_t max_pixels_;
   std::shared_ptr<ServiceEstimates> estimates_;

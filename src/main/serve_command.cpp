@@ -190,6 +190,7 @@ int run_serve(ServeOptions options) {
       if (const std::string advice = precision_advice(cpu, to_string(options.model.precision)); !advice.empty()) {
         server.log_event(advice);
       }
+      if (!service->calibration_advice().empty()) server.log_event(service->calibration_advice());
     } catch (...) {
       load_error = std::current_exception();
       server.shutdown();

@@ -4,12 +4,13 @@ import concurrent.futures
 import json
 import os
 import struct
+import subprocess
 import zlib
 
 import cv2
 import pytest
 
-from conftest import IMAGES, SHARED, Service, image_payload
+from conftest import BINARY, IMAGES, SHARED, Service, image_payload
 
 
 def labels_of(name):
@@ -179,8 +180,6 @@ def test_sigterm_finishes_in_flight_requests_and_exits_zero():
 
 
 def test_readyz_is_503_while_the_model_loads_and_bad_model_exits_nonzero(tmp_path):
-    import subprocess
-    from conftest import BINARY
     (tmp_path / "m.cfg").write_text("[net]\nwidth=32\nheight=32\n[lstm]\n")
     (tmp_path / "m.weights").write_bytes(b"\0" * 20)
     (tmp_path / "m.names").write_text("a\n")
@@ -202,5 +201,26 @@ def test_api_key_from_a_mounted_file_protects_detection_and_metrics_not_probes(t
         assert s.get("/metrics")[0] == 401
         assert s.request("GET", "/metrics", headers={"Authorization": "Bearer s3cret-from-secret"})[0] == 200
         assert s.get("/healthz")[0] == 200 and s.get("/readyz")[0] == 200
+    finally:
+        assert s.stop() == 0
+
+
+def test_int8_from_an_old_calibration_file_serves_and_says_to_calibrate_again(tmp_path):
+    """A calibration file from before the channel means (bias correction) still serves int8, and the
+    log names the file and the command that brings int8's best accuracy."""
+    ranges = tmp_path / "old-ranges.json"
+    subprocess.run([BINARY, "calibrate", "--model", os.path.join(SHARED, "models", "yolo-fastest-1.1"), "--limit", "4",
+                    "--out", str(ranges)], check=True, capture_output=True,
+                   env={**os.environ, "CLOUDDETECT_SHARED": SHARED})
+    data = json.loads(ranges.read_text())
+    assert "channel_mean" in data
+    del data["channel_mean"]
+    ranges.write_text(json.dumps(data))
+    s = Service("--precision", "int8", "--calibration", str(ranges))
+    try:
+        status, body, _ = s.detect(image_payload())
+        assert status == 200 and body["objects"]
+        advice = [line for line in s.logs().splitlines() if "no channel means" in line]
+        assert advice and str(ranges) in advice[0] and "clouddetect calibrate" in advice[0]
     finally:
         assert s.stop() == 0

@@ -14,8 +14,9 @@ using dnnl::memory;
 namespace {
 
 // Widens `ranges` by the outputs of the network's last forward(); `peaks` gets each layer's largest
-// |value| per channel.
-void record_ranges(const Network& network, ActivationRanges& ranges, std::vector<std::vector<float>>& peaks) {
+// |value| per channel, `sums` adds each channel's values (in double: millions of them).
+void record_ranges(const Network& network, ActivationRanges& ranges, std::vector<std::vector<float>>& peaks,
+                   std::vector<std::vector<double>>& sums) {
   const std::vector<memory>& outputs = network.layer_outputs();
   peaks.resize(outputs.size());
   for (std::size_t i = 0; i < outputs.size(); ++i) {
@@ -40,6 +41,7 @@ void record_ranges(const Network& network, ActivationRanges& ranges, std::vector
       lowest[channel] = std::min(lowest[channel], data[k]);
       highest[channel] = std::max(highest[channel], data[k]);
       peak[channel] = std::max(peak[channel], std::abs(data[k]));
+      sums[i][channel] += data[k];
     }
     for (std::size_t c = 0; c < lowest.size(); ++c) {
       ranges.absmax[i] = std::max({ranges.absmax[i], -lowest[c], highest[c]});
@@ -57,6 +59,7 @@ ActivationRanges empty_ranges(const darknet::Model& model) {
     ranges.channel_max.emplace_back(static_cast<std::size_t>(layer.output.c), 0.0f);
     ranges.channel_peak_mean.emplace_back(static_cast<std::size_t>(layer.output.c), 0.0f);
     ranges.channel_peak_sd.emplace_back(static_cast<std::size_t>(layer.output.c), 0.0f);
+    ranges.channel_mean.emplace_back(static_cast<std::size_t>(layer.output.c), 0.0f);
   }
   return ranges;
 }
@@ -72,14 +75,15 @@ ActivationRanges measure_activation_ranges(std::shared_ptr<const darknet::Model>
   std::vector<std::vector<float>> peaks;
   // Welford's running mean and sum of squared deviations, in double: peaks of similar size would
   // lose the deviation to cancellation in float sums of squares.
-  std::vector<std::vector<double>> mean, squares;
+  std::vector<std::vector<double>> mean, squares, sums;
   for (const darknet::Layer& layer : model->layers) {
     mean.emplace_back(static_cast<std::size_t>(layer.output.c), 0.0);
     squares.emplace_back(static_cast<std::size_t>(layer.output.c), 0.0);
+    sums.emplace_back(static_cast<std::size_t>(layer.output.c), 0.0);
   }
   for (const Tensor& input : inputs) {
     network.forward(input, heads);
-    record_ranges(network, ranges, peaks);
+    record_ranges(network, ranges, peaks, sums);
     ++ranges.images;
     for (std::size_t i = 0; i < peaks.size(); ++i) {
       for (std::size_t c = 0; c < peaks[i].size(); ++c) {
@@ -93,6 +97,9 @@ ActivationRanges measure_activation_ranges(std::shared_ptr<const darknet::Model>
     for (std::size_t c = 0; c < mean[i].size(); ++c) {
       ranges.channel_peak_mean[i][c] = static_cast<float>(mean[i][c]);
       ranges.channel_peak_sd[i][c] = static_cast<float>(std::sqrt(squares[i][c] / ranges.images));
+      const darknet::Layer& layer = model->layers[i];
+      ranges.channel_mean[i][c] =
+          static_cast<float>(sums[i][c] / (static_cast<double>(layer.output.h * layer.output.w) * ranges.images));
     }
   }
   return ranges;

@@ -84,6 +84,106 @@ TEST_P(ConvolutionalInt8Test, MatchesReferenceLoopWithinQuantisation) {
   }
 }
 
+// Asymmetric u8 (as after leaky): channel c's values (q - zero_point) * scale for random codes q,
+// the scale as in quantised_input().
+std::vector<float> asymmetric_input(const Shape& s, std::vector<float>& scales, int zero_point, unsigned seed) {
+  std::vector<float> in = random_vector(static_cast<std::size_t>(s.size()), seed, 0.0f, 1.0f);
+  const std::size_t plane = static_cast<std::size_t>(s.h * s.w);
+  scales.assign(static_cast<std::size_t>(s.c), 0.0f);
+  for (std::size_t c = 0; c < scales.size(); ++c) {
+    scales[c] = (c % 5 + 1) / 5.0f / 127.0f;
+    for (std::size_t i = 0; i < plane; ++i) {
+      float& x = in[c * plane + i];
+      x = (std::nearbyint(x * 255.0f) - static_cast<float>(zero_point)) * scales[c];
+    }
+  }
+  return in;
+}
+
+// Per output channel, the step that fits both sides of `values` into u8 around `zero_point`.
+std::vector<float> asymmetric_scales(const std::vector<float>& values, const Shape& s, int zero_point) {
+  std::vector<float> scales(static_cast<std::size_t>(s.c));
+  const std::size_t plane = static_cast<std::size_t>(s.h * s.w);
+  for (std::size_t c = 0; c < scales.size(); ++c) {
+    float step = 0;
+    for (std::size_t i = 0; i < plane; ++i) {
+      const float x = values[c * plane + i];
+      step = std::max(step, x < 0 ? -x / static_cast<float>(zero_point) : x / static_cast<float>(255 - zero_point));
+    }
+    scales[c] = step > 0 ? step : 1.0f;
+  }
+  return scales;
+}
+
+// u8 input and output with zero points (oneDNN compensates the input's in the weights).
+TEST_P(ConvolutionalInt8Test, WithZeroPointsMatchesReferenceLoopWithinQuantisation) {
+  const Layer layer = make_conv_layer(GetParam(), 7);
+  constexpr int kSrcZeroPoint = 40;
+  // After leaky a tenth of the codes for the negative side; a linear output is about symmetric.
+  const int dst_zero_point = GetParam().activation == Activation::kLinear ? 128 : 23;
+  std::vector<float> src_scales;
+  const std::vector<float> in = asymmetric_input(layer.input, src_scales, kSrcZeroPoint, 11);
+  const std::vector<float> expected = conv_reference(layer, in);
+  PreparedConvolution prepared(layer);
+  for (memory::data_type dst_type : {memory::data_type::f32, memory::data_type::u8}) {
+    SCOPED_TRACE(dst_type == memory::data_type::f32 ? "f32 output" : "u8 output");
+    Harness harness;
+    Plan& plan = harness.plan();
+    memory src = plan.convert(harness.input(in, layer.input, tag::nchw), nhwc(layer.input, memory::data_type::u8),
+                              inverse(src_scales), 0, kSrcZeroPoint);
+    Int8Scales scales;
+    scales.src = src_scales;
+    scales.src_zero_point = kSrcZeroPoint;
+    scales.dst_type = dst_type;
+    if (dst_type == memory::data_type::u8) {
+      scales.dst = asymmetric_scales(expected, layer.output, dst_zero_point);
+      scales.dst_zero_point = dst_zero_point;
+    }
+    memory out = make_convolutional_int8(plan, prepared, src, scales);
+    memory real = plan.convert(out, nhwc(layer.output, memory::data_type::f32), scales.dst, scales.dst_zero_point);
+    expect_within_quantisation(harness.run(real), expected);
+  }
+}
+
+// Per output channel, the mean of actual - expected.
+std::vector<double> channel_mean_error(const std::vector<float>& actual, const std::vector<float>& expected,
+                                       const Shape& s) {
+  const std::size_t plane = static_cast<std::size_t>(s.h * s.w);
+  std::vector<double> error(static_cast<std::size_t>(s.c), 0.0);
+  for (std::size_t i = 0; i < actual.size(); ++i) error[i / plane] += (actual[i] - expected[i]) / plane;
+  return error;
+}
+
+// An input far from zero on average (u8 around a low zero point) shifts each output by its
+// weights' rounding error times that mean; given the input's means, the bias takes it off.
+TEST_P(ConvolutionalInt8Test, BiasCorrectionTakesOffTheAverageRoundingError) {
+  const Layer layer = make_conv_layer(GetParam(), 7);
+  constexpr int kZeroPoint = 10;
+  std::vector<float> src_scales;
+  const std::vector<float> in = asymmetric_input(layer.input, src_scales, kZeroPoint, 11);
+  const std::vector<float> expected = conv_reference(layer, in);
+  const std::size_t plane = static_cast<std::size_t>(layer.input.h * layer.input.w);
+  std::vector<float> means(static_cast<std::size_t>(layer.input.c), 0.0f);
+  for (std::size_t i = 0; i < in.size(); ++i) means[i / plane] += in[i] / static_cast<float>(plane);
+  PreparedConvolution prepared(layer);
+  double total[2] = {0, 0};
+  for (bool corrected : {false, true}) {
+    Harness harness;
+    Plan& plan = harness.plan();
+    Int8Scales scales;
+    scales.src = src_scales;
+    scales.src_zero_point = kZeroPoint;
+    scales.dst_type = memory::data_type::f32;
+    if (corrected) scales.src_mean = means;
+    memory src = plan.convert(harness.input(in, layer.input, tag::nchw), nhwc(layer.input, memory::data_type::u8),
+                              inverse(src_scales), 0, kZeroPoint);
+    const std::vector<float> actual = harness.run(make_convolutional_int8(plan, prepared, src, scales));
+    for (double e : channel_mean_error(actual, expected, layer.output)) total[corrected] += std::abs(e);
+  }
+  // Padding sees zeros, not the mean: the border keeps a little of the shift.
+  EXPECT_LT(total[1], 0.5 * total[0]) << "summed |mean error| without correction " << total[0];
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Kinds, ConvolutionalInt8Test,
     ::testing::Values(ConvCase{3, 33, 31, 16, 3, 1, 1, 1, true, Activation::kLeaky},      // first layer

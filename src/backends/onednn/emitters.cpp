@@ -22,13 +22,15 @@ std::string where(const darknet::Layer& layer) {
 }
 
 Emitter::Emitter(Plan& plan, const darknet::Model& model, const PreparedModel& prepared, const GraphAnalysis& graph,
-                 Mode mode, std::vector<Scales> scales, std::vector<bool> keep_fp32, Value network_input)
+                 Mode mode, std::vector<Quantisation> quantisations, std::vector<std::vector<float>> means,
+                 std::vector<bool> keep_fp32, Value network_input)
     : plan_(plan),
       model_(model),
       prepared_(prepared),
       graph_(graph),
       mode_(mode),
-      scales_(std::move(scales)),
+      quantisations_(std::move(quantisations)),
+      means_(std::move(means)),
       keep_fp32_(std::move(keep_fp32)),
       network_input_(std::move(network_input)),
       outputs_(model.layers.size()),
@@ -124,44 +126,51 @@ Value Emitter::convolutional(const darknet::Layer& layer, const Value& previous)
 
 Value Emitter::convolutional_int8(const darknet::Layer& layer, const Value& previous) {
   const int shortcut = graph_.shortcut_of[layer.index];
+  const Value src = to_int8(previous, layer.index == 0 ? previous.quantisation() : quantisations_[layer.index - 1]);
   Int8Scales scales;
-  const Value src = to_int8(previous, layer.index == 0 ? previous.scales : scales_[layer.index - 1]);
   scales.src = src.scales;
+  scales.src_zero_point = src.zero_point;
+  if (layer.index > 0 && !means_.empty()) scales.src_mean = means_[layer.index - 1];
   // Heads stay fp32 for decoding: the last convolution writes real values.
   const bool head = graph_.feeds_head[layer.index];
-  scales.dst_type = head ? memory::data_type::f32 : memory::data_type::s8;
-  scales.dst = head ? Scales{1.0f} : scales_[layer.index];
+  const Quantisation dst = head ? Quantisation{{1.0f}, 0} : quantisations_[layer.index];
+  scales.dst = dst.scales;
+  scales.dst_zero_point = dst.zero_point;
+  scales.dst_type = head ? memory::data_type::f32 : dst.zero_point ? memory::data_type::u8 : memory::data_type::s8;
   const memory::desc dst_md({1, layer.output.c, layer.output.h, layer.output.w}, scales.dst_type,
                             memory::format_tag::nhwc);
   const PreparedConvolution& prepared = prepared_.convolution(layer.index);
   const Value* from = shortcut >= 0 ? &outputs_[model_.layers[shortcut].shortcut.from] : nullptr;
-  if (from && !head && from->data.get_desc() == dst_md && from->scales == scales.dst &&
+  if (from && !head && from->data.get_desc() == dst_md && from->quantisation() == dst &&
       fused_shortcut_fits(plan_, layer, model_.layers[shortcut].shortcut.activation, true)) {
     fused_[shortcut] = true;
     return {make_convolutional_int8(plan_, prepared, src.data, scales, &from->data,
                                     model_.layers[shortcut].shortcut.activation),
-            scales.dst};
+            dst.scales, dst.zero_point};
   }
-  return {make_convolutional_int8(plan_, prepared, src.data, scales), scales.dst};
+  return {make_convolutional_int8(plan_, prepared, src.data, scales), dst.scales, dst.zero_point};
 }
 
 // Max pooling and nearest upsampling commute with a positive scale: int8 stays int8.
 Value Emitter::maxpool(const darknet::Layer& layer, const Value& previous) {
   if (pooled_by_previous_[layer.index]) return previous;
-  return {make_maxpool(plan_, layer, previous.data), previous.scales};
+  return {make_maxpool(plan_, layer, previous.data), previous.scales, previous.zero_point};
 }
 
 Value Emitter::upsample(const darknet::Layer& layer, const Value& previous) {
-  return {make_upsample(plan_, layer, previous.data, target(layer.index)), previous.scales};
+  return {make_upsample(plan_, layer, previous.data, target(layer.index)), previous.scales, previous.zero_point};
 }
 
 // int8 parts keep their values and per-channel scales: the output's scales are the (sliced) input
-// scales concatenated. Parts must share a type and layout.
+// scales concatenated. Parts must share a type, zero point and layout.
 Value Emitter::route(const darknet::Layer& layer) {
   if (const memory* whole = target(layer.index)) return {*whole, {1.0f}};  // written in place by its parts
-  bool all_int8 = true;
+  const Value& first = outputs_.at(layer.route.layers.front());
+  bool all_int8 = first.is_int8();
   for (int index : layer.route.layers) {
-    all_int8 = all_int8 && outputs_.at(index).data.get_desc().data_type() == memory::data_type::s8;
+    const Value& part = outputs_.at(index);
+    all_int8 = all_int8 && part.data.get_desc().data_type() == first.data.get_desc().data_type() &&
+               part.zero_point == first.zero_point;
   }
   std::vector<memory> inputs;
   std::vector<Scales> part_scales;
@@ -174,7 +183,7 @@ Value Emitter::route(const darknet::Layer& layer) {
   }
   const memory output = make_route(plan_, layer, inputs);
   if (!all_int8) return {output, {1.0f}};
-  return {output, route_scales(part_scales, part_channels, layer.route.groups, layer.route.group_id)};
+  return {output, route_scales(part_scales, part_channels, layer.route.groups, layer.route.group_id), first.zero_point};
 }
 
 Value Emitter::shortcut(const darknet::Layer& layer, const Value& previous) {
@@ -189,6 +198,7 @@ std::vector<memory> Emitter::emit_heads() {
     memory user(plain_desc(head.data.get_desc().dims()), plan_.engine(), DNNL_MEMORY_NONE);
     dnnl::primitive_attr attr = Plan::attr();
     if (head.scales != Scales{1.0f}) attr.set_output_scales(head.scales.size() == 1 ? 0 : 1 << 1, head.scales);
+    if (head.zero_point != 0) attr.set_zero_points(DNNL_ARG_FROM, 0, {head.zero_point});
     dnnl::reorder::primitive_desc pd(plan_.engine(), head.data.get_desc(), plan_.engine(), user.get_desc(), attr);
     plan_.add(dnnl::reorder(pd), {{DNNL_ARG_FROM, head.data}, {DNNL_ARG_TO, user}}, pd.scratchpad_desc());
     heads.push_back(user);
@@ -198,15 +208,21 @@ std::vector<memory> Emitter::emit_heads() {
 
 Value Emitter::to_f32(const Value& value) {
   if (!value.is_int8()) return value;
-  return {plan_.convert(value.data, plan_.activation_desc(value.data.get_desc().dims()), value.scales), {1.0f}};
+  return {
+      plan_.convert(value.data, plan_.activation_desc(value.data.get_desc().dims()), value.scales, value.zero_point),
+      {1.0f}};
 }
 
-Value Emitter::to_int8(const Value& value, const Scales& scales) {
+Value Emitter::to_int8(const Value& value, const Quantisation& quantisation) {
   const memory::dims dims = value.data.get_desc().dims();
   if (value.is_int8()) {
-    return {plan_.reorder_to(value.data, plan_.activation_desc(dims, value.data.get_desc().data_type())), value.scales};
+    return {plan_.reorder_to(value.data, plan_.activation_desc(dims, value.data.get_desc().data_type())), value.scales,
+            value.zero_point};
   }
-  return {plan_.convert(value.data, plan_.activation_desc(dims, memory::data_type::s8), inverse(scales)), scales};
+  const auto type = quantisation.zero_point ? memory::data_type::u8 : memory::data_type::s8;
+  return {plan_.convert(value.data, plan_.activation_desc(dims, type), inverse(quantisation.scales), 0,
+                        quantisation.zero_point),
+          quantisation.scales, quantisation.zero_point};
 }
 
 }  // namespace clouddetect::onednn

@@ -15,12 +15,14 @@
 
 namespace clouddetect::onednn {
 
-// A tensor of the plan and how to read it: f32 holds real values, s8 (u8 for the network input)
-// q stands for q * scale of its channel.
+// A tensor of the plan and how to read it: f32 holds real values, s8 and u8 q stand for
+// (q - zero_point) * scale of its channel (the network input: u8, zero point 0).
 struct Value {
   dnnl::memory data;
   Scales scales{1.0f};
+  int zero_point = 0;
   bool is_int8() const { return data.get_desc().data_type() != dnnl::memory::data_type::f32; }
+  Quantisation quantisation() const { return {scales, zero_point}; }
 };
 
 // "[convolutional] layer 12 (cfg line 80)", for messages.
@@ -28,11 +30,13 @@ std::string where(const darknet::Layer& layer);
 
 class Emitter {
  public:
-  // `scales`: int8 only, per layer (int8_scales()); `keep_fp32`: int8 only, per layer, the
-  // convolutions calibration keeps in fp32 (mixed precision). In fp32, allocates the outputs of the
-  // routes written in place and their parts' views first.
+  // `quantisations`: int8 only, per layer (int8_quantisations()); `means`: int8 only, per layer and
+  // channel, the calibration's mean output (empty if the calibration file has none); `keep_fp32`: int8 only, per layer,
+  // the convolutions calibration keeps in fp32 (mixed precision). In fp32, allocates the outputs of the routes written
+  // in place and their parts' views first.
   Emitter(Plan& plan, const darknet::Model& model, const PreparedModel& prepared, const GraphAnalysis& graph, Mode mode,
-          std::vector<Scales> scales, std::vector<bool> keep_fp32, Value network_input);
+          std::vector<Quantisation> quantisations, std::vector<std::vector<float>> means, std::vector<bool> keep_fp32,
+          Value network_input);
 
   // Appends `layer` (after every layer before it); throws Error{kInternal} if its output has
   // another shape than the model says.
@@ -54,14 +58,15 @@ class Emitter {
   void place_routes_in_place();
   const dnnl::memory* target(int layer) const;
   Value to_f32(const Value& value);
-  Value to_int8(const Value& value, const Scales& scales);  // an int8 value stays as it is (nhwc)
+  Value to_int8(const Value& value, const Quantisation& quantisation);  // an int8 value stays as it is (nhwc)
 
   Plan& plan_;
   const darknet::Model& model_;
   const PreparedModel& prepared_;
   const GraphAnalysis& graph_;
   Mode mode_;
-  std::vector<Scales> scales_;
+  std::vector<Quantisation> quantisations_;
+  std::vector<std::vector<float>> means_;
   std::vector<bool> keep_fp32_;
   Value network_input_;
   std::vector<Value> outputs_;

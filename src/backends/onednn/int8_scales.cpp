@@ -1,6 +1,7 @@
 #include "backends/onednn/int8_scales.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 
 namespace clouddetect::onednn {
@@ -25,40 +26,97 @@ class ScaleGroups {
   std::vector<int> parent_;
 };
 
+// One layer's channels: each side of its range (both >= 0), clipped at the typical peak.
+struct ChannelRanges {
+  std::vector<float> negative, positive;
+};
+
+ChannelRanges clipped_ranges(const ActivationRanges& ranges, std::size_t layer) {
+  ChannelRanges result;
+  for (std::size_t c = 0; c < ranges.channel_min[layer].size(); ++c) {
+    const float clip = ranges.channel_peak_mean[layer][c] + kPeakDeviations * ranges.channel_peak_sd[layer][c];
+    result.negative.push_back(std::clamp(-ranges.channel_min[layer][c], 0.0f, clip));
+    result.positive.push_back(std::clamp(ranges.channel_max[layer][c], 0.0f, clip));
+  }
+  return result;
+}
+
+Scales symmetric_scales(const std::vector<float>& range) {
+  Scales scales;
+  for (float r : range) scales.push_back(r > 0 ? r / 127.0f : 1.0f);
+  return scales;
+}
+
+// With zero point z, u8 codes 0..z-1 hold a channel's negative side and z+1..255 its positive side:
+// the step is the larger of the two sides' needs.
+Scales asymmetric_scales(const ChannelRanges& ranges, int zero_point) {
+  Scales scales;
+  for (std::size_t c = 0; c < ranges.positive.size(); ++c) {
+    const float step = std::max(ranges.negative[c] / static_cast<float>(zero_point),
+                                ranges.positive[c] / static_cast<float>(255 - zero_point));
+    scales.push_back(step > 0 ? step : 1.0f);
+  }
+  return scales;
+}
+
+double log_step_sum(const Scales& scales) {
+  double sum = 0;
+  for (float scale : scales) sum += std::log(static_cast<double>(scale));
+  return sum;
+}
+
+// The zero point that makes the steps smallest (geometric mean); symmetric s8 unless it gains
+// kAsymmetricGain.
+Quantisation best_quantisation(const ChannelRanges& ranges) {
+  std::vector<float> range;
+  for (std::size_t c = 0; c < ranges.positive.size(); ++c)
+    range.push_back(std::max(ranges.negative[c], ranges.positive[c]));
+  Quantisation best{symmetric_scales(range), 0};
+  const double enough = log_step_sum(best.scales) - static_cast<double>(range.size()) * std::log(kAsymmetricGain);
+  double smallest = enough;
+  for (int zero_point = 1; zero_point < 255; ++zero_point) {
+    Scales scales = asymmetric_scales(ranges, zero_point);
+    if (const double sum = log_step_sum(scales); sum < smallest) {
+      smallest = sum;
+      best = {std::move(scales), zero_point};
+    }
+  }
+  return best;
+}
+
 }  // namespace
 
-std::vector<Scales> int8_scales(const darknet::Model& model, const ActivationRanges& ranges,
-                                const std::vector<int>& shortcut_of) {
+std::vector<Quantisation> int8_quantisations(const darknet::Model& model, const ActivationRanges& ranges,
+                                             const std::vector<int>& shortcut_of, bool asymmetric) {
   const auto& layers = model.layers;
   const int n = static_cast<int>(layers.size());
   ScaleGroups groups(n);
+  std::vector<bool> grouped(layers.size(), false);
   for (int conv = 0; conv < n; ++conv) {
     if (const int shortcut = shortcut_of[static_cast<std::size_t>(conv)]; shortcut >= 0) {
       for (int k = conv; k <= shortcut; ++k) groups.join(k, layers[shortcut].shortcut.from);
+      for (int k = conv; k <= shortcut; ++k) grouped[static_cast<std::size_t>(k)] = true;
+      grouped[static_cast<std::size_t>(layers[shortcut].shortcut.from)] = true;
     }
   }
-  // Each channel's range, widened to the largest over its scale group.
+  // A group's channels take the widest range of its members, symmetric.
   std::vector<std::vector<float>> group_range(layers.size());
   for (int i = 0; i < n; ++i) {
-    const auto layer = static_cast<std::size_t>(i);
-    const auto& lowest = ranges.channel_min[layer];
-    const auto& highest = ranges.channel_max[layer];
-    const auto& peak_mean = ranges.channel_peak_mean[layer];
-    const auto& peak_sd = ranges.channel_peak_sd[layer];
+    const ChannelRanges channels = clipped_ranges(ranges, static_cast<std::size_t>(i));
     auto& group = group_range[static_cast<std::size_t>(groups.find(i))];
-    group.resize(std::max(group.size(), lowest.size()), 0.0f);
-    for (std::size_t c = 0; c < lowest.size(); ++c) {
-      group[c] =
-          std::max(group[c], std::min(std::max(-lowest[c], highest[c]), peak_mean[c] + kPeakDeviations * peak_sd[c]));
+    group.resize(std::max(group.size(), channels.positive.size()), 0.0f);
+    for (std::size_t c = 0; c < channels.positive.size(); ++c) {
+      group[c] = std::max({group[c], channels.negative[c], channels.positive[c]});
     }
   }
-  std::vector<Scales> scales(layers.size());
+  std::vector<Quantisation> result;
   for (int i = 0; i < n; ++i) {
-    for (float range : group_range[static_cast<std::size_t>(groups.find(i))]) {
-      scales[static_cast<std::size_t>(i)].push_back(range > 0 ? range / 127.0f : 1.0f);
-    }
+    const auto layer = static_cast<std::size_t>(i);
+    const std::vector<float>& group = group_range[static_cast<std::size_t>(groups.find(i))];
+    result.push_back(grouped[layer] || !asymmetric ? Quantisation{symmetric_scales(group), 0}
+                                                   : best_quantisation(clipped_ranges(ranges, layer)));
   }
-  return scales;
+  return result;
 }
 
 Scales route_scales(const std::vector<Scales>& part_scales, const std::vector<int>& part_channels, int groups,

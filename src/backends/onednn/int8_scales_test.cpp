@@ -43,15 +43,46 @@ TEST(Int8ScalesTest, AFusedShortcutGroupSharesTheWidestRangePerChannel) {
   const darknet::Model model = residual_net();
   const GraphAnalysis graph = analyse_graph(model, Mode::kInt8, 1);
   ASSERT_EQ(graph.shortcut_of[2], 3);
-  const std::vector<Scales> scales = int8_scales(model, ranges_of(model), graph.shortcut_of);
-  // Layer 1 stands alone: channel c's range is 2 * (c + 1).
-  EXPECT_FLOAT_EQ(scales[1][0], 2.0f / 127);
-  EXPECT_FLOAT_EQ(scales[1][1], 4.0f / 127);
+  const std::vector<Quantisation> layers = int8_quantisations(model, ranges_of(model), graph.shortcut_of);
+  // Layer 1 stands alone: channel c's range is 2 * (c + 1), as wide below zero as above in
+  // channel 0: a zero point gains too little.
+  EXPECT_EQ(layers[1].zero_point, 0);
+  EXPECT_FLOAT_EQ(layers[1].scales[0], 2.0f / 127);
+  EXPECT_FLOAT_EQ(layers[1].scales[1], 4.0f / 127);
   // Layers 0, 2 and 3 (conv, shortcut and its from) share the widest: layer 3's 4 * (c + 1).
   for (int layer : {0, 2, 3}) {
-    EXPECT_FLOAT_EQ(scales[layer][0], 4.0f / 127) << layer;
-    EXPECT_FLOAT_EQ(scales[layer][1], 8.0f / 127) << layer;
+    EXPECT_EQ(layers[layer].zero_point, 0) << layer;
+    EXPECT_FLOAT_EQ(layers[layer].scales[0], 4.0f / 127) << layer;
+    EXPECT_FLOAT_EQ(layers[layer].scales[1], 8.0f / 127) << layer;
   }
+}
+
+TEST(Int8ScalesTest, ALopsidedLayerIsAsymmetricUnlessItsGroupSharesScales) {
+  const darknet::Model model = residual_net();
+  const GraphAnalysis graph = analyse_graph(model, Mode::kInt8, 1);
+  ActivationRanges ranges = ranges_of(model);
+  // After leaky: each channel reaches a tenth as far below zero as above, in layers 0 and 1.
+  for (int layer : {0, 1}) {
+    for (std::size_t c = 0; c < 2; ++c) ranges.channel_min[layer][c] = -ranges.channel_max[layer][c] / 10;
+  }
+  const std::vector<Quantisation> layers = int8_quantisations(model, ranges, graph.shortcut_of);
+  // Layer 1: u8 codes below the zero point hold the negative tenth, the rest the positive side:
+  // steps about 127 / 232 of the symmetric ones, and no value outside the codes.
+  EXPECT_NEAR(layers[1].zero_point, 23, 1);
+  for (std::size_t c = 0; c < 2; ++c) {
+    const float high = ranges.channel_max[1][c];
+    const float step = layers[1].scales[c];
+    EXPECT_LT(step, high / 127 / 1.7f) << c;
+    EXPECT_LE(high, step * static_cast<float>(255 - layers[1].zero_point) * 1.0001f) << c;
+    EXPECT_LE(high / 10, step * static_cast<float>(layers[1].zero_point) * 1.0001f) << c;
+  }
+  // Layer 0 shares its scales with a fused shortcut's sum: symmetric s8.
+  EXPECT_EQ(layers[0].zero_point, 0);
+  EXPECT_FLOAT_EQ(layers[0].scales[1], 8.0f / 127);
+  // Where zero points would cost the fast kernels (AMX), every layer stays symmetric.
+  const std::vector<Quantisation> symmetric = int8_quantisations(model, ranges, graph.shortcut_of, false);
+  EXPECT_EQ(symmetric[1].zero_point, 0);
+  EXPECT_FLOAT_EQ(symmetric[1].scales[1], ranges.channel_max[1][1] / 127);
 }
 
 TEST(Int8ScalesTest, AnOutlierMaximumIsClippedToTheTypicalPeak) {
@@ -60,9 +91,9 @@ TEST(Int8ScalesTest, AnOutlierMaximumIsClippedToTheTypicalPeak) {
   // Layer 1, channel 0: maximum 2 (one outlier image), typical peak 1 +- 0.1: range 1 + 3 * 0.1.
   ranges.channel_peak_mean[1] = {1.0f, 4.0f};
   ranges.channel_peak_sd[1] = {0.1f, 1.0f};  // channel 1: 4 + 3 > its maximum 4: the maximum
-  const std::vector<Scales> scales = int8_scales(model, ranges, std::vector<int>(model.layers.size(), -1));
-  EXPECT_FLOAT_EQ(scales[1][0], (1.0f + kPeakDeviations * 0.1f) / 127);
-  EXPECT_FLOAT_EQ(scales[1][1], 4.0f / 127);
+  const std::vector<Quantisation> layers = int8_quantisations(model, ranges, std::vector<int>(model.layers.size(), -1));
+  EXPECT_FLOAT_EQ(layers[1].scales[0], (1.0f + kPeakDeviations * 0.1f) / 127);
+  EXPECT_FLOAT_EQ(layers[1].scales[1], 4.0f / 127);
 }
 
 TEST(Int8ScalesTest, RouteScalesSliceTheGroupAndConcatenate) {

@@ -64,14 +64,18 @@ void Network::build(const ActivationRanges* ranges) {
   const darknet::Model& model = *model_;
   const bool int8 = mode_ == Mode::kInt8;
   const GraphAnalysis graph = analyse_graph(model, mode_, channel_block(plan_.activation_desc({1, 1, 1, 1})));
-  std::vector<Scales> scales = int8 ? int8_scales(model, *ranges, graph.shortcut_of) : std::vector<Scales>();
+  // oneDNN 2.6's AMX int8 kernels take no zero point: with AMX, symmetric s8 keeps them.
+  std::vector<Quantisation> quantisations =
+      int8 ? int8_quantisations(model, *ranges, graph.shortcut_of, !cpu_has(dnnl_cpu_isa_avx512_core_amx))
+           : std::vector<Quantisation>();
   std::vector<bool> keep_fp32(model.layers.size(), false);
   for (const darknet::Layer& layer : model.layers) keep_fp32[layer.index] = int8 && ranges->keeps_fp32(layer.index);
   input_dims_ = {1, model.channels, model.height, model.width};
   // int8: the input is pixel / 255, exact in u8 at scale 1/255; forward() writes it in nhwc.
   input_memory_ = int8 ? memory(plan_.activation_desc(input_dims_, memory::data_type::u8), plan_.engine())
                        : memory(plain_desc(input_dims_), plan_.engine(), DNNL_MEMORY_NONE);
-  Emitter emitter(plan_, model, *prepared_, graph, mode_, std::move(scales), std::move(keep_fp32),
+  Emitter emitter(plan_, model, *prepared_, graph, mode_, std::move(quantisations),
+                  int8 ? ranges->channel_mean : std::vector<std::vector<float>>(), std::move(keep_fp32),
                   {input_memory_, {int8 ? 1.0f / 255.0f : 1.0f}});
   for (const darknet::Layer& layer : model.layers) {
     building_ = where(layer);

@@ -236,6 +236,8 @@ TEST(ActivationRangesTest, SavedFileLoadsOnlyForItsModel) {
       const float peak = std::max(-lowest[c], highest[c]);
       EXPECT_NEAR(mean[c] + sd[c], peak, 1e-4f * peak + 1e-6f) << "layer " << layer.index << " channel " << c;
       EXPECT_GE(sd[c], 0.0f);
+      const float average = ranges.channel_mean[static_cast<std::size_t>(layer.index)][c];
+      EXPECT_TRUE(lowest[c] <= average && average <= highest[c]) << "layer " << layer.index << " channel " << c;
     }
   }
   const std::string path = ::testing::TempDir() + "/ranges.json";
@@ -246,6 +248,7 @@ TEST(ActivationRangesTest, SavedFileLoadsOnlyForItsModel) {
   EXPECT_EQ(loaded.channel_max, ranges.channel_max);
   EXPECT_EQ(loaded.channel_peak_mean, ranges.channel_peak_mean);
   EXPECT_EQ(loaded.channel_peak_sd, ranges.channel_peak_sd);
+  EXPECT_EQ(loaded.channel_mean, ranges.channel_mean);
   for (std::size_t i = 0; i < ranges.absmax.size(); ++i)
     EXPECT_NEAR(loaded.absmax[i], ranges.absmax[i], 1e-5f * ranges.absmax[i]);
   auto other = darknet::load_model(testing::model_dir("yolo-fastest-1.1-xl"));
@@ -283,6 +286,15 @@ TEST(ActivationRangesTest, MalformedFilesAreRefused) {
   wrong.channel_peak_sd[4].pop_back();  // peak statistics a channel short
   save_activation_ranges(wrong, path);
   EXPECT_THROW(load_activation_ranges(path, *model), Error);
+  wrong = good;
+  wrong.channel_mean[6].pop_back();  // means a channel short
+  save_activation_ranges(wrong, path);
+  EXPECT_THROW(load_activation_ranges(path, *model), Error);
+  // A file from before the means were kept loads, without them (no bias correction).
+  wrong = good;
+  wrong.channel_mean.clear();
+  save_activation_ranges(wrong, path);
+  EXPECT_TRUE(load_activation_ranges(path, *model).channel_mean.empty());
   // A version 1 file (no peak statistics) names the command that replaces it.
   save_activation_ranges(good, path);
   std::stringstream text;

@@ -101,12 +101,15 @@ void Plan::add_own(std::string name, std::function<void(const memory& scratchpad
 
 memory Plan::reorder_to(const memory& source, const memory::desc& md) { return convert(source, md, {1.0f}); }
 
-memory Plan::convert(const memory& source, const memory::desc& md, const std::vector<float>& scales) {
+memory Plan::convert(const memory& source, const memory::desc& md, const std::vector<float>& scales,
+                     int from_zero_point, int to_zero_point) {
   const bool unscaled = scales.size() == 1 && scales[0] == 1.0f;
-  if (source.get_desc() == md && unscaled) return source;
+  if (source.get_desc() == md && unscaled && from_zero_point == to_zero_point) return source;
   memory target = new_memory(md);
   dnnl::primitive_attr reorder_attr = attr();
   if (!unscaled) reorder_attr.set_output_scales(scales.size() == 1 ? 0 : 1 << 1, scales);
+  if (from_zero_point != 0) reorder_attr.set_zero_points(DNNL_ARG_FROM, 0, {from_zero_point});
+  if (to_zero_point != 0) reorder_attr.set_zero_points(DNNL_ARG_TO, 0, {to_zero_point});
   dnnl::reorder::primitive_desc pd(engine_, source.get_desc(), engine_, md, reorder_attr);
   add(dnnl::reorder(pd), {{DNNL_ARG_FROM, source}, {DNNL_ARG_TO, target}}, pd.scratchpad_desc());
   return target;
@@ -278,6 +281,11 @@ int channel_block(const memory::desc& md) {
     if (memory::desc(dims, md.data_type(), format) == md) return block;
   }
   return 0;
+}
+
+bool cpu_has(dnnl_cpu_isa_t features) {
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  return (isa & static_cast<unsigned>(features)) == static_cast<unsigned>(features);
 }
 
 }  // namespace clouddetect::onednn

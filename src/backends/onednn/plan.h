@@ -62,9 +62,11 @@ class Plan {
 
   // `memory` itself when it already has layout `md`, else a new memory filled by an appended reorder.
   dnnl::memory reorder_to(const dnnl::memory& memory, const dnnl::memory::desc& md);
-  // Requantisation: a memory of layout `md` holding `memory`'s values times `scales` (one, or one
-  // per channel; rounded and saturated for integer types); `memory` itself when nothing changes.
-  dnnl::memory convert(const dnnl::memory& memory, const dnnl::memory::desc& md, const std::vector<float>& scales);
+  // Requantisation: a memory of layout `md` holding (`memory`'s values - `from_zero_point`) times
+  // `scales` (one, or one per channel) + `to_zero_point`, rounded and saturated for integer types;
+  // `memory` itself when nothing changes.
+  dnnl::memory convert(const dnnl::memory& memory, const dnnl::memory::desc& md, const std::vector<float>& scales,
+                       int from_zero_point = 0, int to_zero_point = 0);
 
   // Keeps an object alive as long as the plan (e.g. shared weights referenced by a memory).
   void keep(std::shared_ptr<const void> object) { kept_.push_back(std::move(object)); }
@@ -129,5 +131,9 @@ dnnl::memory::desc any_desc(const dnnl::memory::dims& dims,
                             dnnl::memory::data_type type = dnnl::memory::data_type::f32);
 // The channel block of an activation layout (16 for nChw16c, 1 for nchw/nhwc), 0 if unknown.
 int channel_block(const dnnl::memory::desc& md);
+
+// Whether oneDNN's effective ISA (capped by ONEDNN_MAX_CPU_ISA) has all of `features` (its ISA
+// values are feature bit masks: avx2_vnni is numerically above the AVX-512 ones).
+bool cpu_has(dnnl_cpu_isa_t features);
 
 }  // namespace clouddetect::onednn

@@ -102,6 +102,17 @@ PreparedConvolution::Int8Weights PreparedConvolution::int8_weights(const dnnl::m
     result.unit[f] = largest > 0 ? largest / static_cast<float>(max_weight) : 1.0f;
     inverse[f] = 1.0f / result.unit[f];
   }
+  result.rounding_error.assign(filters * group_channels, 0.0f);
+  for (std::size_t f = 0; f < filters; ++f) {
+    const float limit = static_cast<float>(max_weight);
+    for (std::size_t c = 0; c < group_channels; ++c) {
+      for (std::size_t t = 0; t < taps; ++t) {
+        const float w = plain[(f * group_channels + c) * taps + t];
+        const float q = std::clamp(std::nearbyint(w * inverse[f]), -limit, limit);
+        result.rounding_error[f * group_channels + c] += q * result.unit[f] - w;
+      }
+    }
+  }
   dnnl::primitive_attr attr;
   // Per filter: dim 0 of oihw, dims 0 and 1 (group, filter) of goihw.
   attr.set_output_scales(md.dims().size() == 5 ? 0b11 : 0b1, inverse);

@@ -44,6 +44,9 @@ class PreparedConvolution {
   struct Int8Weights {
     std::shared_ptr<const void> data;
     std::vector<float> unit;  // per filter: the real value of one accumulator step
+    // [filter][channel within its group]: the sum over the taps of the quantised weight minus the
+    // exact one, in units of the channel's input scale (what rounding adds per unit of input).
+    std::vector<float> rounding_error;
   };
   Int8Weights int8_weights(const dnnl::memory::desc& md, const std::vector<float>& input_scales,
                            const dnnl::engine& engine, dnnl::stream& stream, int max_weight = 127) const;

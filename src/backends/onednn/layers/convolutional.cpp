@@ -200,11 +200,31 @@ namespace {
 // keep 7 bits, 2 x 255 x 63 < 32767 (the mAP this keeps: docs/PERFORMANCE.md).
 constexpr int kMaxWeightWithoutVnni = 63;
 
-// oneDNN's ISA values are feature bit masks (avx2_vnni is numerically above the AVX-512 ones).
-bool has_vnni() {
-  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
-  auto has = [isa](dnnl_cpu_isa_t features) { return (isa & features) == static_cast<unsigned>(features); };
-  return has(dnnl_cpu_isa_avx512_core_vnni) || has(dnnl_cpu_isa_avx2_vnni);
+bool has_vnni() { return cpu_has(dnnl_cpu_isa_avx512_core_vnni) || cpu_has(dnnl_cpu_isa_avx2_vnni); }
+
+// oneDNN subtracts the src zero point inside the kernel (the weights carry its compensation) and
+// adds the dst one after the post-ops.
+void set_zero_points(dnnl::primitive_attr& attr, const Int8Scales& scales) {
+  if (scales.src_zero_point != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {scales.src_zero_point});
+  if (scales.dst_zero_point != 0) attr.set_zero_points(DNNL_ARG_DST, 0, {scales.dst_zero_point});
+}
+
+// Rounding the weights shifts a filter's output by its rounding error times its input's mean: the
+// bias takes it off, so the output stays right on average.
+void correct_bias(std::vector<float>& bias, const PreparedConvolution::Int8Weights& weights, const Int8Scales& scales,
+                  const darknet::Layer& layer) {
+  const std::size_t channels = static_cast<std::size_t>(layer.input.c);
+  const std::size_t groups = static_cast<std::size_t>(layer.convolutional.groups);
+  const std::size_t group_channels = channels / groups;
+  const std::size_t filters_per_group = bias.size() / groups;
+  if (scales.src_mean.size() != channels) throw dnnl::error(dnnl_invalid_arguments, "int8: one mean per input channel");
+  for (std::size_t f = 0; f < bias.size(); ++f) {
+    for (std::size_t c = 0; c < group_channels; ++c) {
+      const std::size_t channel = f / filters_per_group * group_channels + c;
+      const float scale = scales.src.size() == 1 ? scales.src[0] : scales.src[channel];
+      bias[f] -= weights.rounding_error[f * group_channels + c] * scales.src_mean[channel] / scale;
+    }
+  }
 }
 
 }  // namespace
@@ -230,6 +250,7 @@ memory make_convolutional_int8(Plan& plan, const PreparedConvolution& prepared, 
   // The weights layout does not depend on the scale values: ask a descriptor with placeholders.
   dnnl::primitive_attr probe = Plan::attr();
   probe.set_output_scales(1 << 1, std::vector<float>(static_cast<std::size_t>(p.filters), 1.0f));
+  set_zero_points(probe, scales);
   const memory::desc weights_md = dnnl::convolution_forward::primitive_desc(desc, probe, plan.engine()).weights_desc();
   const PreparedConvolution::Int8Weights weights = prepared.int8_weights(
       weights_md, scales.src, plan.engine(), plan.stream(),
@@ -238,6 +259,7 @@ memory make_convolutional_int8(Plan& plan, const PreparedConvolution& prepared, 
   // oneDNN 2.x: dst = post_ops(output_scale * (sum(src * weights) + bias)), so the bias is given in
   // accumulator units and the output scale takes the accumulator to dst units.
   auto bias = std::make_shared<std::vector<float>>(prepared.bias());
+  if (!scales.src_mean.empty()) correct_bias(*bias, weights, scales, layer);
   std::vector<float> output_scales(weights.unit.size());
   for (std::size_t f = 0; f < output_scales.size(); ++f) {
     (*bias)[f] /= weights.unit[f];
@@ -245,6 +267,7 @@ memory make_convolutional_int8(Plan& plan, const PreparedConvolution& prepared, 
   }
   dnnl::primitive_attr attr = Plan::attr();
   attr.set_output_scales(1 << 1, output_scales);
+  set_zero_points(attr, scales);
   attr.set_post_ops(convolution_post_ops(layer, accumulate != nullptr, accumulate_activation));
   dnnl::convolution_forward::primitive_desc pd(desc, attr, plan.engine());
 

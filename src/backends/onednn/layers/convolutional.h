@@ -59,6 +59,11 @@ std::optional<dnnl::memory> make_convolutional_pooled(Plan& plan, const Prepared
 struct Int8Scales {
   std::vector<float> src{1.0f};
   std::vector<float> dst{1.0f};
+  int src_zero_point = 0;  // u8 src and dst: q stands for (q - zero point) * scale
+  int dst_zero_point = 0;
+  // Per input channel, its mean real value on the calibration images (empty: unknown). The bias
+  // then takes off what rounding the weights adds on average (bias correction).
+  std::vector<float> src_mean;
   dnnl::memory::data_type dst_type = dnnl::memory::data_type::s8;
 };
 dnnl::memory make_convolutional_int8(Plan& plan, const PreparedConvolution& prepared, const dnnl::memory& src,
