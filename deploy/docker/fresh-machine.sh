@@ -67,11 +67,17 @@ git -C "$work/clouddetect" checkout -q --detach "$commit" || die "commit $commit
 
 # new_container NAME [docker run options...] -- COMMAND...: a container from the base with the clone
 # at /src (copied in, so the container owns it) and ../shared read-only at /shared.
+# A network that intercepts TLS with its own CA (the host names it in NODE_EXTRA_CA_CERTS) is part of
+# the network, not of the machine: npm in the container trusts it too.
+network_ca_args=()
+if [[ -r "${NODE_EXTRA_CA_CERTS:-}" ]]; then
+  network_ca_args=(-v "$NODE_EXTRA_CA_CERTS:/run/network-ca.crt:ro" -e NODE_EXTRA_CA_CERTS=/run/network-ca.crt)
+fi
 new_container() {
   local name=$1
   shift
   docker rm -f "$name" >/dev/null 2>&1 || true
-  docker create --name "$name" --network host "${docker_cgroup_args[@]}" \
+  docker create --name "$name" --network host "${docker_cgroup_args[@]}" "${network_ca_args[@]}" \
     -v "$shared:/shared:ro" -w /src "$@" >/dev/null
   docker cp -a "$work/clouddetect/." "$name:/src"
 }
