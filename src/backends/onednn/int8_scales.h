@@ -30,6 +30,8 @@ struct Quantisation {
 // GraphAnalysis. With `asymmetric`, any other layer is asymmetric when that makes its steps at
 // least kAsymmetricGain smaller (geometric mean over channels): after leaky a channel's negative
 // side is about a tenth of its positive, and symmetric s8 would leave half of its codes unused.
+// Zero points cost int8 some speed (oneDNN's kernels compensate for them; docs/PERFORMANCE.md) and
+// bring the accuracy it is served for.
 constexpr float kPeakDeviations = 3.0f;
 constexpr float kAsymmetricGain = 1.1f;
 std::vector<Quantisation> int8_quantisations(const darknet::Model& model, const ActivationRanges& ranges,

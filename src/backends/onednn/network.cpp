@@ -64,10 +64,8 @@ void Network::build(const ActivationRanges* ranges) {
   const darknet::Model& model = *model_;
   const bool int8 = mode_ == Mode::kInt8;
   const GraphAnalysis graph = analyse_graph(model, mode_, channel_block(plan_.activation_desc({1, 1, 1, 1})));
-  // oneDNN 2.6's AMX int8 kernels take no zero point: with AMX, symmetric s8 keeps them.
   std::vector<Quantisation> quantisations =
-      int8 ? int8_quantisations(model, *ranges, graph.shortcut_of, !cpu_has(dnnl_cpu_isa_avx512_core_amx))
-           : std::vector<Quantisation>();
+      int8 ? int8_quantisations(model, *ranges, graph.shortcut_of) : std::vector<Quantisation>();
   std::vector<bool> keep_fp32(model.layers.size(), false);
   for (const darknet::Layer& layer : model.layers) keep_fp32[layer.index] = int8 && ranges->keeps_fp32(layer.index);
   input_dims_ = {1, model.channels, model.height, model.width};
