@@ -1,6 +1,7 @@
 #!/bin/sh
 # ctest entry of the browser test: installs playwright-core from package-lock.json (npm ci) when
-# node_modules is missing, then runs browser_e2e.test.mjs with node's test runner.
+# node_modules is missing, then runs browser_e2e.test.mjs with node's test runner. playwright-core
+# stays at 1.61.1, the last release that runs on Debian 12's Node.js 18 (1.62 needs Node.js 20).
 # Usage: run_browser_e2e.sh [path/to/clouddetect]
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
