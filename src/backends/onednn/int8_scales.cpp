@@ -72,8 +72,7 @@ Quantisation best_quantisation(const ChannelRanges& ranges) {
   for (std::size_t c = 0; c < ranges.positive.size(); ++c)
     range.push_back(std::max(ranges.negative[c], ranges.positive[c]));
   Quantisation best{symmetric_scales(range), 0};
-  const double enough = log_step_sum(best.scales) - static_cast<double>(range.size()) * std::log(kAsymmetricGain);
-  double smallest = enough;
+  double smallest = log_step_sum(best.scales) - static_cast<double>(range.size()) * std::log(kAsymmetricGain);
   for (int zero_point = 1; zero_point < 255; ++zero_point) {
     Scales scales = asymmetric_scales(ranges, zero_point);
     if (const double sum = log_step_sum(scales); sum < smallest) {
@@ -87,22 +86,26 @@ Quantisation best_quantisation(const ChannelRanges& ranges) {
 }  // namespace
 
 std::vector<Quantisation> int8_quantisations(const darknet::Model& model, const ActivationRanges& ranges,
-                                             const std::vector<int>& shortcut_of, bool asymmetric) {
+                                             const std::vector<int>& shortcut_of) {
   const auto& layers = model.layers;
   const int n = static_cast<int>(layers.size());
   ScaleGroups groups(n);
   std::vector<bool> grouped(layers.size(), false);
   for (int conv = 0; conv < n; ++conv) {
     if (const int shortcut = shortcut_of[static_cast<std::size_t>(conv)]; shortcut >= 0) {
-      for (int k = conv; k <= shortcut; ++k) groups.join(k, layers[shortcut].shortcut.from);
-      for (int k = conv; k <= shortcut; ++k) grouped[static_cast<std::size_t>(k)] = true;
+      for (int k = conv; k <= shortcut; ++k) {
+        groups.join(k, layers[shortcut].shortcut.from);
+        grouped[static_cast<std::size_t>(k)] = true;
+      }
       grouped[static_cast<std::size_t>(layers[shortcut].shortcut.from)] = true;
     }
   }
   // A group's channels take the widest range of its members, symmetric.
+  std::vector<ChannelRanges> layer_ranges;
+  for (int i = 0; i < n; ++i) layer_ranges.push_back(clipped_ranges(ranges, static_cast<std::size_t>(i)));
   std::vector<std::vector<float>> group_range(layers.size());
   for (int i = 0; i < n; ++i) {
-    const ChannelRanges channels = clipped_ranges(ranges, static_cast<std::size_t>(i));
+    const ChannelRanges& channels = layer_ranges[static_cast<std::size_t>(i)];
     auto& group = group_range[static_cast<std::size_t>(groups.find(i))];
     group.resize(std::max(group.size(), channels.positive.size()), 0.0f);
     for (std::size_t c = 0; c < channels.positive.size(); ++c) {
@@ -113,8 +116,8 @@ std::vector<Quantisation> int8_quantisations(const darknet::Model& model, const 
   for (int i = 0; i < n; ++i) {
     const auto layer = static_cast<std::size_t>(i);
     const std::vector<float>& group = group_range[static_cast<std::size_t>(groups.find(i))];
-    result.push_back(grouped[layer] || !asymmetric ? Quantisation{symmetric_scales(group), 0}
-                                                   : best_quantisation(clipped_ranges(ranges, layer)));
+    result.push_back(grouped[layer] ? Quantisation{symmetric_scales(group), 0}
+                                    : best_quantisation(layer_ranges[layer]));
   }
   return result;
 }

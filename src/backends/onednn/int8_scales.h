@@ -27,15 +27,15 @@ struct Quantisation {
 // histograms; the measurements behind the rule are in docs/PERFORMANCE.md). A fused shortcut
 // accumulates into its `from` storage, so the convolution, the shortcut and `from` share one
 // symmetric set of scales covering all of them (channel-wise max): `shortcut_of` as in
-// GraphAnalysis. With `asymmetric`, any other layer is asymmetric when that makes its steps at
-// least kAsymmetricGain smaller (geometric mean over channels): after leaky a channel's negative
+// GraphAnalysis. Any other layer is asymmetric when that makes its steps at least
+// kAsymmetricGain smaller (geometric mean over channels): after leaky a channel's negative
 // side is about a tenth of its positive, and symmetric s8 would leave half of its codes unused.
 // Zero points cost int8 some speed (oneDNN's kernels compensate for them; docs/PERFORMANCE.md) and
 // bring the accuracy it is served for.
 constexpr float kPeakDeviations = 3.0f;
 constexpr float kAsymmetricGain = 1.1f;
 std::vector<Quantisation> int8_quantisations(const darknet::Model& model, const ActivationRanges& ranges,
-                                             const std::vector<int>& shortcut_of, bool asymmetric = true);
+                                             const std::vector<int>& shortcut_of);
 
 // The scales of a [route] of int8 parts: each part's (one, or per channel) scales expanded to its
 // `channels`, channel group `group_id` of `groups` taken, all concatenated.
