@@ -22,12 +22,13 @@ std::shared_ptr<void> aligned_buffer(std::size_t bytes) {
   return buffer;
 }
 
-// `plain` (in the plain layout of md's dims) reordered into a new buffer of layout `md`, scaled by
-// `attr`'s output scales if it has any.
-std::shared_ptr<void> reordered(std::vector<float>& plain, const dnnl::memory::desc& md, const dnnl::engine& engine,
-                                dnnl::stream& stream, const dnnl::primitive_attr& attr = {}) {
+// `plain` (in layout `plain_md`) reordered into a new buffer of layout `md`, scaled by `attr`'s
+// output scales if it has any.
+std::shared_ptr<void> reordered(std::vector<float>& plain, const dnnl::memory::desc& plain_md,
+                                const dnnl::memory::desc& md, const dnnl::engine& engine, dnnl::stream& stream,
+                                const dnnl::primitive_attr& attr = {}) {
   auto buffer = aligned_buffer(md.get_size());
-  dnnl::memory source(plain_desc(md.dims()), engine, plain.data());
+  dnnl::memory source(plain_md, engine, plain.data());
   dnnl::memory target(md, engine, buffer.get());
   dnnl::reorder(dnnl::reorder::primitive_desc(engine, source.get_desc(), engine, md, attr))
       .execute(stream, source, target);
@@ -45,21 +46,22 @@ std::shared_ptr<const float> PreparedConvolution::weights(const dnnl::memory::de
   }
   // Folded plain weights exist only while reordering: the darknet model keeps the originals.
   std::vector<float> plain = fold_batch_norm_weights(*layer_);
-  auto buffer = std::static_pointer_cast<float>(reordered(plain, md, engine, stream));
+  auto buffer = std::static_pointer_cast<float>(reordered(plain, plain_desc(md.dims()), md, engine, stream));
   layouts_.emplace_back(md, buffer);
   return buffer;
 }
 
-std::shared_ptr<const float> PreparedConvolution::winograd_weights(int tile, const dnnl::memory::desc& md,
+std::shared_ptr<const float> PreparedConvolution::winograd_weights(int tile, const dnnl::memory::desc& plain,
+                                                                   const dnnl::memory::desc& md,
                                                                    const dnnl::engine& engine,
                                                                    dnnl::stream& stream) const {
   std::lock_guard<std::mutex> lock(mutex_);
   for (const auto& [layout_tile, layout] : winograd_layouts_) {
     if (layout_tile == tile && layout.first == md) return layout.second;
   }
-  std::vector<float> plain =
+  std::vector<float> transformed =
       onednn::winograd_weights(fold_batch_norm_weights(*layer_), layer_->output.c, layer_->input.c, tile);
-  auto buffer = std::static_pointer_cast<float>(reordered(plain, md, engine, stream));
+  auto buffer = std::static_pointer_cast<float>(reordered(transformed, plain, md, engine, stream));
   winograd_layouts_.push_back({tile, {md, buffer}});
   return buffer;
 }
@@ -116,7 +118,7 @@ PreparedConvolution::Int8Weights PreparedConvolution::int8_weights(const dnnl::m
   dnnl::primitive_attr attr;
   // Per filter: dim 0 of oihw, dims 0 and 1 (group, filter) of goihw.
   attr.set_output_scales(md.dims().size() == 5 ? 0b11 : 0b1, inverse);
-  result.data = reordered(plain, md, engine, stream, attr);
+  result.data = reordered(plain, plain_desc(md.dims()), md, engine, stream, attr);
   int8_layouts_.push_back({md, input_scales, max_weight, result});
   return result;
 }

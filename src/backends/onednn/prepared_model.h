@@ -29,10 +29,10 @@ class PreparedConvolution {
   std::shared_ptr<const float> weights(const dnnl::memory::desc& md, const dnnl::engine& engine,
                                        dnnl::stream& stream) const;
 
-  // Winograd F(tile x tile, 3x3) weights (kernels/winograd_weights.h) in layout `md`,
-  // created once per (tile, md).
-  std::shared_ptr<const float> winograd_weights(int tile, const dnnl::memory::desc& md, const dnnl::engine& engine,
-                                                dnnl::stream& stream) const;
+  // Winograd F(tile x tile, 3x3) weights (kernels/winograd_weights.h), [position][channel][filter]
+  // as `plain` describes them, in layout `md`; created once per (tile, md).
+  std::shared_ptr<const float> winograd_weights(int tile, const dnnl::memory::desc& plain, const dnnl::memory::desc& md,
+                                                const dnnl::engine& engine, dnnl::stream& stream) const;
 
   // int8 weights for an input quantised at `input_scales` (one, or one per input channel): the
   // folded weights times the input scale of their channel, so the convolution of the quantised

@@ -17,12 +17,14 @@ namespace {
 // Our Winograd (for CPUs where oneDNN has none), forced here whatever this CPU has: both tile
 // sizes, both channel blocks, maps that do not divide into tiles, every activation, maps of
 // several blocks of tile rows (winograd_block_bytes()) with a shorter last block, and the fused
-// 2x2 stride-2 max pool (even maps, including a partial last tile).
+// 2x2 stride-2 max pool (even maps, including a partial last tile); the products as a batched matmul
+// and, in nChw8c for 16 MB of transformed weights and more, as a grouped convolution.
 struct OwnWinogradCase {
   int tile;
   tag layout;
   ConvCase conv;
   bool pool = false;
+  bool grouped = false;
 };
 
 class OwnWinogradTest : public ::testing::TestWithParam<OwnWinogradCase> {};
@@ -40,7 +42,8 @@ TEST_P(OwnWinogradTest, MatchesReferenceLoop) {
   memory out = make_own_winograd(harness.plan(), prepared, src, GetParam().tile, nullptr, pool);
   std::vector<std::string> kernels = harness.plan().implementations();
   EXPECT_NE(std::find(kernels.begin(), kernels.end(),
-                      "clouddetect:winograd_" + std::to_string(GetParam().tile) + "x3" + (pool ? "+max_pool_2x2" : "")),
+                      "clouddetect:winograd_" + std::to_string(GetParam().tile) + "x3" + (pool ? "+max_pool_2x2" : "") +
+                          (GetParam().grouped ? "/grouped" : "")),
             kernels.end());
   const std::vector<float> conv = conv_reference(layer, in);
   expect_close(harness.run(out), pool ? max_pool_2x2(conv, layer.output.c, layer.output.h, layer.output.w) : conv);
@@ -67,7 +70,11 @@ INSTANTIATE_TEST_SUITE_P(
         OwnWinogradCase{4, tag::nChw8c, ConvCase{32, 26, 26, 16, 3, 1, 1, 1, true, Activation::kLeaky}, true},
         OwnWinogradCase{4, tag::nChw8c, ConvCase{64, 44, 40, 64, 3, 1, 1, 1, true, Activation::kLeaky}, true},
         OwnWinogradCase{2, tag::nChw8c, ConvCase{8, 10, 14, 8, 3, 1, 1, 1, true, Activation::kRelu}, true},
-        OwnWinogradCase{4, tag::nChw16c, ConvCase{16, 6, 10, 32, 3, 1, 1, 1, false, Activation::kLogistic}, true}));
+        OwnWinogradCase{4, tag::nChw16c, ConvCase{16, 6, 10, 32, 3, 1, 1, 1, false, Activation::kLogistic}, true},
+        // products as a grouped convolution (nChw8c): 16 MB of F(2x2) weights, 18 MB of F(4x4) ones
+        OwnWinogradCase{2, tag::nChw8c, ConvCase{512, 13, 11, 512, 3, 1, 1, 1, true, Activation::kLeaky}, false, true},
+        OwnWinogradCase{4, tag::nChw8c, ConvCase{256, 9, 7, 512, 3, 1, 1, 1, false, Activation::kMish}, false, true},
+        OwnWinogradCase{4, tag::nChw8c, ConvCase{256, 10, 12, 512, 3, 1, 1, 1, true, Activation::kLeaky}, true, true}));
 
 // The first convolution over the image's few channels with the 2x2 pool after it, in our own pass
 // (nChw8c): interior and border pixels, 1 to 4 channels, 16 and 32 filters, every activation.

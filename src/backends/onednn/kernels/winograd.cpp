@@ -19,12 +19,15 @@ using dnnl::memory;
 
 namespace {
 
-// Transformed tiles are stored tile-major, V[tile][position][channel] (and M likewise), so each
-// transform streams through memory; the matmul reads them as strided [position][tile][channel].
-// (Position-major, which makes the matmul's rows contiguous, is slower: docs/PERFORMANCE.md.)
 struct Geometry {
   int channels, filters, h, w, tiles_x, tiles_y, positions, block;
   int tiles() const { return tiles_x * tiles_y; }
+};
+
+// Where the transforms keep a block's transformed values in V (channels) or M (filters): tile t,
+// position p, channel block b start at t * tile + p * position + b * block floats.
+struct TileLayout {
+  std::size_t tile, position, block;
 };
 
 // The loops below have compile-time trip counts and constant matrices: unrolled, the zero
@@ -32,12 +35,13 @@ struct Geometry {
 
 // One row of tiles, every channel block, into `v_row` (V of the row's first tile).
 template <int Tile, int Block>
-CLOUDDETECT_AVX2 void transform_input_row(const float* src, const Geometry& g, int tile_y, float* v_row) {
+CLOUDDETECT_AVX2 void transform_input_row(const float* src, const Geometry& g, int tile_y, TileLayout layout,
+                                          float* v_row) {
   using M = Matrices<Tile>;
   using Vec = Lanes<Block>;
   constexpr int kA = M::kA;
   for (int tile_x = 0; tile_x < g.tiles_x; ++tile_x) {
-    float* tile_out = v_row + static_cast<std::size_t>(tile_x) * kA * kA * g.channels;
+    float* tile_out = v_row + tile_x * layout.tile;
     const int y0 = tile_y * Tile - 1, x0 = tile_x * Tile - 1;  // padding 1
     for (int block = 0; block < g.channels / Block; ++block) {
       const float* plane = src + static_cast<std::size_t>(block) * g.h * g.w * Block;
@@ -64,7 +68,7 @@ CLOUDDETECT_AVX2 void transform_input_row(const float* src, const Geometry& g, i
           t[i][j] = acc;
         }
       }
-      float* out = tile_out + static_cast<std::size_t>(block) * Block;
+      float* out = tile_out + block * layout.block;
 #pragma GCC unroll 6
       for (int i = 0; i < kA; ++i) {
 #pragma GCC unroll 6
@@ -74,7 +78,7 @@ CLOUDDETECT_AVX2 void transform_input_row(const float* src, const Geometry& g, i
           for (int k = 0; k < kA; ++k) {
             if (M::kBT[j][k] != 0) acc += M::kBT[j][k] * t[i][k];
           }
-          store(out + static_cast<std::size_t>(i * kA + j) * g.channels, acc);
+          store(out + (i * kA + j) * layout.position, acc);
         }
       }
     }
@@ -86,8 +90,8 @@ CLOUDDETECT_AVX2 void transform_input_row(const float* src, const Geometry& g, i
 // on an even map: tiles start at even coordinates, so no cell straddles two tiles), written to
 // the pooled map.
 template <int Tile, int Block, bool Pool>
-CLOUDDETECT_AVX2 void transform_output_row(const float* m_row, const Geometry& g, int tile_y, const float* bias,
-                                           LaneActivation activation, float* dst) {
+CLOUDDETECT_AVX2 void transform_output_row(const float* m_row, const Geometry& g, int tile_y, TileLayout layout,
+                                           const float* bias, LaneActivation activation, float* dst) {
   using M = Matrices<Tile>;
   using Vec = Lanes<Block>;
   constexpr int kA = M::kA;
@@ -95,9 +99,9 @@ CLOUDDETECT_AVX2 void transform_output_row(const float* m_row, const Geometry& g
   const float slope = activation.slope;
   const bool logistic = activation.logistic;
   for (int tile_x = 0; tile_x < g.tiles_x; ++tile_x) {
-    const float* tile_in = m_row + static_cast<std::size_t>(tile_x) * kA * kA * g.filters;
+    const float* tile_in = m_row + tile_x * layout.tile;
     for (int block = 0; block < g.filters / Block; ++block) {
-      const float* in = tile_in + static_cast<std::size_t>(block) * Block;
+      const float* in = tile_in + block * layout.block;
       float* plane = dst + static_cast<std::size_t>(block) * out_h * out_w * Block;
       Vec block_bias;
       load(block_bias, bias + static_cast<std::size_t>(block) * Block);
@@ -105,7 +109,7 @@ CLOUDDETECT_AVX2 void transform_output_row(const float* m_row, const Geometry& g
 #pragma GCC unroll 6
       for (int j = 0; j < kA; ++j) {
         Vec column[kA];
-        for (int k = 0; k < kA; ++k) load(column[k], in + static_cast<std::size_t>(k * kA + j) * g.filters);
+        for (int k = 0; k < kA; ++k) load(column[k], in + (k * kA + j) * layout.position);
 #pragma GCC unroll 4
         for (int i = 0; i < Tile; ++i) {
           Vec acc{};
@@ -168,8 +172,8 @@ CLOUDDETECT_AVX2 void transform_output_row(const float* m_row, const Geometry& g
   }
 }
 
-using InputRow = void (*)(const float*, const Geometry&, int, float*);
-using OutputRow = void (*)(const float*, const Geometry&, int, const float*, LaneActivation, float*);
+using InputRow = void (*)(const float*, const Geometry&, int, TileLayout, float*);
+using OutputRow = void (*)(const float*, const Geometry&, int, TileLayout, const float*, LaneActivation, float*);
 
 template <int Tile>
 InputRow input_row(int block) {
@@ -228,12 +232,6 @@ int block_rows(const Geometry& g) {
   return std::clamp(static_cast<int>(block_bytes / row_bytes), std::min(threads, g.tiles_y), g.tiles_y);
 }
 
-// One block's matmul: V x U = M over every transformed position.
-struct Matmul {
-  dnnl::matmul primitive;
-  memory v, m;
-};
-
 Geometry geometry_of(const darknet::Layer& layer, int tile, const memory::desc& input) {
   return Geometry{layer.input.c,
                   layer.output.c,
@@ -245,18 +243,79 @@ Geometry geometry_of(const darknet::Layer& layer, int tile, const memory::desc& 
                   channel_block(input)};
 }
 
-// [position][tile][channel] view of a block of `rows` tile rows in a tile-major buffer.
+// One block's product V x U = M over every transformed position, and where V and M keep a tile.
+struct BlockProduct {
+  dnnl::primitive_desc pd;
+  memory::desc v, m;
+  TileLayout v_layout, m_layout;
+};
+
+// Transformed weights from this size up are streamed from memory on every call, and oneDNN's
+// AVX2 matmul (gemm:jit) packs them again on each: there a grouped 1x1 convolution, whose weights
+// are packed once, makes the products faster. With AVX-512 the matmul stays faster
+// (docs/PERFORMANCE.md, "Winograd's products").
+constexpr std::size_t kGroupedProductMinWeightBytes = 16 << 20;
+
+bool grouped_product(const Geometry& g) {
+  return g.block == 8 && static_cast<std::size_t>(g.positions) * g.channels * g.filters * sizeof(float) >=
+                             kGroupedProductMinWeightBytes;
+}
+
+// As a batched matmul: tile-major V[tile][position][channel] (and M likewise), so each transform
+// streams through memory, read as strided [position][tile][channel]. (Position-major, which makes
+// the matmul's rows contiguous, is slower: docs/PERFORMANCE.md.)
 memory::desc tile_major(const Geometry& g, int rows, memory::dim width) {
   return memory::desc({g.positions, static_cast<memory::dim>(rows) * g.tiles_x, width}, memory::data_type::f32,
                       memory::dims{width, g.positions * width, 1});
 }
 
-dnnl::matmul::primitive_desc block_matmul(const Plan& plan, const Geometry& g, int rows) {
-  return dnnl::matmul::primitive_desc(
-      dnnl::matmul::desc(tile_major(g, rows, g.channels), any_desc({g.positions, g.channels, g.filters}),
-                         tile_major(g, rows, g.filters)),
-      Plan::attr(), plan.engine());
+BlockProduct block_matmul(const Plan& plan, const Geometry& g, int rows) {
+  const memory::desc v = tile_major(g, rows, g.channels), m = tile_major(g, rows, g.filters);
+  const auto tile_major_layout = [&](std::size_t width) {
+    return TileLayout{g.positions * width, width, static_cast<std::size_t>(g.block)};
+  };
+  return BlockProduct{
+      dnnl::matmul::primitive_desc(dnnl::matmul::desc(v, any_desc({g.positions, g.channels, g.filters}), m),
+                                   Plan::attr(), plan.engine()),
+      v, m, tile_major_layout(g.channels), tile_major_layout(g.filters)};
 }
+
+// As a 1x1 convolution with one group per position: V and M in the plan's blocked activation
+// layout, positions x channels deep and the block's tiles wide.
+BlockProduct block_convolution(Plan& plan, const Geometry& g, int rows) {
+  const memory::dim tiles = static_cast<memory::dim>(rows) * g.tiles_x;
+  const memory::desc v = plan.activation_desc({1, static_cast<memory::dim>(g.positions) * g.channels, 1, tiles});
+  const memory::desc m = plan.activation_desc({1, static_cast<memory::dim>(g.positions) * g.filters, 1, tiles});
+  if (channel_block(v) != g.block || channel_block(m) != g.block) {
+    throw dnnl::error(dnnl_unimplemented, "Winograd product: no blocked layout of the input's block");
+  }
+  const auto blocked_layout = [&](std::size_t width) {
+    const auto block_stride = static_cast<std::size_t>(tiles) * g.block;
+    return TileLayout{static_cast<std::size_t>(g.block), width * static_cast<std::size_t>(tiles), block_stride};
+  };
+  const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, v,
+                                             any_desc({g.positions, g.filters, g.channels, 1, 1}), m, {1, 1}, {0, 0},
+                                             {0, 0});
+  return BlockProduct{dnnl::convolution_forward::primitive_desc(desc, Plan::attr(), plan.engine()), v, m,
+                      blocked_layout(g.channels), blocked_layout(g.filters)};
+}
+
+BlockProduct block_product(Plan& plan, const Geometry& g, int rows) {
+  return grouped_product(g) ? block_convolution(plan, g, rows) : block_matmul(plan, g, rows);
+}
+
+// The transformed weights' layout for the product: [position][channel][filter] either way.
+memory::desc plain_winograd_weights(const memory::desc& product_weights) {
+  if (product_weights.dims().size() == 3) return plain_desc(product_weights.dims());
+  return memory::desc(product_weights.dims(), memory::data_type::f32, memory::format_tag::giohw);
+}
+
+// A block's product as it runs: the primitive, V and M as memories, their layouts.
+struct BlockStep {
+  dnnl::primitive primitive;
+  memory v, m;
+  TileLayout v_layout, m_layout;
+};
 
 }  // namespace
 
@@ -269,29 +328,27 @@ memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const 
   const int rows_per_block = block_rows(g);
   const int blocks = (g.tiles_y + rows_per_block - 1) / rows_per_block;
   const int last_rows = g.tiles_y - (blocks - 1) * rows_per_block;
-  const dnnl::matmul::primitive_desc full_pd = block_matmul(plan, g, rows_per_block),
-                                     last_pd = block_matmul(plan, g, last_rows);
-  if (last_pd.weights_desc() != full_pd.weights_desc()) {
+  const BlockProduct full = block_product(plan, g, rows_per_block), last = block_product(plan, g, last_rows);
+  const memory::desc weights_md = full.pd.weights_desc();
+  if (last.pd.weights_desc() != weights_md) {
     throw dnnl::error(dnnl_unimplemented, "Winograd blocks want different weight layouts");
   }
   std::shared_ptr<const float> weights =
-      prepared.winograd_weights(tile, full_pd.weights_desc(), plan.engine(), plan.stream());
+      prepared.winograd_weights(tile, plain_winograd_weights(weights_md), weights_md, plan.engine(), plan.stream());
   plan.keep(weights);
-  const memory weights_memory(full_pd.weights_desc(), plan.engine(), const_cast<float*>(weights.get()));
-  const memory v = plan.new_memory(tile_major(g, rows_per_block, g.channels));
-  const memory m = plan.new_memory(tile_major(g, rows_per_block, g.filters));
-  const memory last_v = plan.new_view(v, tile_major(g, last_rows, g.channels));
-  const memory last_m = plan.new_view(m, tile_major(g, last_rows, g.filters));
-  const memory::desc& scratchpad_md = full_pd.scratchpad_desc().get_size() >= last_pd.scratchpad_desc().get_size()
-                                          ? full_pd.scratchpad_desc()
-                                          : last_pd.scratchpad_desc();
+  const memory weights_memory(weights_md, plan.engine(), const_cast<float*>(weights.get()));
+  const memory v = plan.new_memory(full.v), m = plan.new_memory(full.m);
+  const auto steps = std::make_shared<const std::array<BlockStep, 2>>(
+      std::array<BlockStep, 2>{BlockStep{dnnl::primitive(full.pd), v, m, full.v_layout, full.m_layout},
+                               BlockStep{dnnl::primitive(last.pd), plan.new_view(v, last.v), plan.new_view(m, last.m),
+                                         last.v_layout, last.m_layout}});
+  const memory::desc& scratchpad_md = full.pd.scratchpad_desc().get_size() >= last.pd.scratchpad_desc().get_size()
+                                          ? full.pd.scratchpad_desc()
+                                          : last.pd.scratchpad_desc();
   const int out_h = pool ? g.h / 2 : g.h, out_w = pool ? g.w / 2 : g.w;
   const memory::desc dst_md = plan.activation_desc({1, g.filters, out_h, out_w});
   const memory dst = into ? *into : plan.new_memory(dst_md);
   if (dst.get_desc() != dst_md) throw dnnl::error(dnnl_invalid_arguments, "Winograd output layout mismatch");
-
-  const auto multiply = std::make_shared<const std::array<Matmul, 2>>(
-      std::array<Matmul, 2>{Matmul{dnnl::matmul(full_pd), v, m}, Matmul{dnnl::matmul(last_pd), last_v, last_m}});
 
   const LaneActivation activation = LaneActivation::of(layer.convolutional.activation);
   const float* bias = prepared.bias().data();
@@ -299,11 +356,10 @@ memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const 
                             : tile == 3 ? input_row<3>(g.block)
                                         : input_row<4>(g.block);
   const OutputRow output_fn = output_row(tile, g.block, pool);
-  const std::size_t v_row = static_cast<std::size_t>(g.tiles_x) * g.positions * g.channels;
-  const std::size_t m_row = static_cast<std::size_t>(g.tiles_x) * g.positions * g.filters;
   dnnl::stream stream = plan.stream();
   plan.add_own(
-      "clouddetect:winograd_" + std::to_string(tile) + "x3" + (pool ? "+max_pool_2x2" : ""),
+      "clouddetect:winograd_" + std::to_string(tile) + "x3" + (pool ? "+max_pool_2x2" : "") +
+          (grouped_product(g) ? "/grouped" : ""),
       [=](const memory& scratchpad) mutable {
         const auto* in = static_cast<const float*>(input.get_data_handle());
         auto* v_data = static_cast<float*>(v.get_data_handle());
@@ -311,19 +367,22 @@ memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const 
         auto* out = static_cast<float*>(dst.get_data_handle());
         for (int b = 0; b < blocks; ++b) {
           const int first = b * rows_per_block, rows = b + 1 == blocks ? last_rows : rows_per_block;
+          const BlockStep& step = (*steps)[b + 1 == blocks ? 1 : 0];
+          const std::size_t v_row = g.tiles_x * step.v_layout.tile, m_row = g.tiles_x * step.m_layout.tile;
 #pragma omp parallel for schedule(static)
-          for (int r = 0; r < rows; ++r) input_fn(in, g, first + r, v_data + r * v_row);
-          const Matmul& step = (*multiply)[b + 1 == blocks ? 1 : 0];
+          for (int r = 0; r < rows; ++r) input_fn(in, g, first + r, step.v_layout, v_data + r * v_row);
           // The C API with arguments on the stack: the C++ execute() builds a hash map per call.
           const dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, step.v.get()},
                                           {DNNL_ARG_WEIGHTS, weights_memory.get()},
                                           {DNNL_ARG_DST, step.m.get()},
                                           {DNNL_ARG_SCRATCHPAD, scratchpad.get()}};
           dnnl::error::wrap_c_api(dnnl_primitive_execute(step.primitive.get(), stream.get(), 4, args),
-                                  "could not execute a Winograd block's matmul");
+                                  "could not execute a Winograd block's product");
           stream.wait();
 #pragma omp parallel for schedule(static)
-          for (int r = 0; r < rows; ++r) output_fn(m_data + r * m_row, g, first + r, bias, activation, out);
+          for (int r = 0; r < rows; ++r) {
+            output_fn(m_data + r * m_row, g, first + r, step.m_layout, bias, activation, out);
+          }
         }
       },
       {input, v, m, dst}, scratchpad_md);

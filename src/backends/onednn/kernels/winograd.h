@@ -33,6 +33,8 @@ std::size_t winograd_block_bytes();
 // to the plan's activation layout if needed); returns the activated output in that layout, written
 // to `into` when given (a memory of that layout). With `pool` (the output map must be even), returns
 // the output of a 2x2 stride-2 max pool of it instead, the full-size output never being stored.
+// The plan step is named "clouddetect:winograd_<tile>x3[+max_pool_2x2][/grouped]", "/grouped" where
+// the products run as one grouped 1x1 convolution instead of a batched matmul.
 dnnl::memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const dnnl::memory& src, int tile,
                                const dnnl::memory* into = nullptr, bool pool = false);
 
