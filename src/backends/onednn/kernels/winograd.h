@@ -4,8 +4,9 @@
 // to go faster: F(2x2) needs 2.25x fewer than direct, F(4x4) 4x (Lavin & Gray, 2015).
 //
 // One plan step, over blocks of tile rows: the input transform (ours: additions and small constant
-// multiples), one batched matmul for all (m+2)^2 transformed positions (oneDNN's GEMM), and the
-// output transform with the folded bias, the activation and optionally a 2x2 max pool (ours).
+// multiples), the products for all (m+2)^2 transformed positions in one oneDNN primitive (a batched
+// matmul, or a grouped 1x1 convolution where the weights are large), and the output transform
+// with the folded bias, the activation and optionally a 2x2 max pool (ours).
 // Weights are transformed once per model (PreparedConvolution::winograd_weights) and shared.
 #pragma once
 
