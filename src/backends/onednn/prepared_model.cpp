@@ -59,8 +59,8 @@ std::shared_ptr<const float> PreparedConvolution::winograd_weights(int tile, con
   for (const auto& [layout_tile, layout] : winograd_layouts_) {
     if (layout_tile == tile && layout.first == md) return layout.second;
   }
-  std::vector<float> transformed =
-      onednn::winograd_weights(fold_batch_norm_weights(*layer_), layer_->output.c, layer_->input.c, tile);
+  std::vector<float> transformed = onednn::winograd_weights(fold_batch_norm_weights(*layer_), layer_->output.c,
+                                                            layer_->input.c, tile, layer_->convolutional.stride);
   auto buffer = std::static_pointer_cast<float>(reordered(transformed, plain, md, engine, stream));
   winograd_layouts_.push_back({tile, {md, buffer}});
   return buffer;

@@ -18,7 +18,8 @@ namespace {
 // sizes, both channel blocks, maps that do not divide into tiles, every activation, maps of
 // several blocks of tile rows (winograd_block_bytes()) with a shorter last block, and the fused
 // 2x2 stride-2 max pool (even maps, including a partial last tile); the products as a batched matmul
-// and, in nChw8c for 16 MB of transformed weights and more, as a grouped convolution.
+// and, in nChw8c for 16 MB of transformed weights and more, as a grouped convolution; stride 2
+// (every tile, even and odd maps).
 struct OwnWinogradCase {
   int tile;
   tag layout;
@@ -42,7 +43,8 @@ TEST_P(OwnWinogradTest, MatchesReferenceLoop) {
   memory out = make_own_winograd(harness.plan(), prepared, src, GetParam().tile, nullptr, pool);
   std::vector<std::string> kernels = harness.plan().implementations();
   EXPECT_NE(std::find(kernels.begin(), kernels.end(),
-                      "clouddetect:winograd_" + std::to_string(GetParam().tile) + "x3" + (pool ? "+max_pool_2x2" : "") +
+                      "clouddetect:winograd_" + std::to_string(GetParam().tile) + "x3" +
+                          (GetParam().conv.stride == 2 ? "s2" : "") + (pool ? "+max_pool_2x2" : "") +
                           (GetParam().grouped ? "/grouped" : "")),
             kernels.end());
   const std::vector<float> conv = conv_reference(layer, in);
@@ -74,7 +76,15 @@ INSTANTIATE_TEST_SUITE_P(
         // products as a grouped convolution (nChw8c): 16 MB of F(2x2) weights, 18 MB of F(4x4) ones
         OwnWinogradCase{2, tag::nChw8c, ConvCase{512, 13, 11, 512, 3, 1, 1, 1, true, Activation::kLeaky}, false, true},
         OwnWinogradCase{4, tag::nChw8c, ConvCase{256, 9, 7, 512, 3, 1, 1, 1, false, Activation::kMish}, false, true},
-        OwnWinogradCase{4, tag::nChw8c, ConvCase{256, 10, 12, 512, 3, 1, 1, 1, true, Activation::kLeaky}, true, true}));
+        OwnWinogradCase{4, tag::nChw8c, ConvCase{256, 10, 12, 512, 3, 1, 1, 1, true, Activation::kLeaky}, true, true},
+        // stride 2: maps that halve into whole tiles and that do not, odd maps
+        OwnWinogradCase{4, tag::nChw8c, ConvCase{32, 32, 32, 64, 3, 2, 1, 1, true, Activation::kLeaky}},
+        OwnWinogradCase{4, tag::nChw16c, ConvCase{16, 21, 26, 32, 3, 2, 1, 1, false, Activation::kMish}},
+        OwnWinogradCase{3, tag::nChw8c, ConvCase{16, 26, 26, 24, 3, 2, 1, 1, true, Activation::kLinear}},
+        OwnWinogradCase{3, tag::nChw16c, ConvCase{32, 13, 9, 16, 3, 2, 1, 1, true, Activation::kLogistic}},
+        OwnWinogradCase{2, tag::nChw8c, ConvCase{8, 11, 14, 16, 3, 2, 1, 1, true, Activation::kRelu}},
+        OwnWinogradCase{2, tag::nChw16c, ConvCase{32, 26, 26, 64, 3, 2, 1, 1, true, Activation::kLeaky}},
+        OwnWinogradCase{4, tag::nChw8c, ConvCase{64, 88, 86, 64, 3, 2, 1, 1, true, Activation::kLeaky}}));
 
 // The first convolution over the image's few channels with the 2x2 pool after it, in our own pass
 // (nChw8c): interior and border pixels, 1 to 4 channels, 16 and 32 filters, every activation.

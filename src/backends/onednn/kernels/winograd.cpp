@@ -20,7 +20,8 @@ using dnnl::memory;
 namespace {
 
 struct Geometry {
-  int channels, filters, h, w, tiles_x, tiles_y, positions, block;
+  int channels, filters, h, w, tiles_x, tiles_y, positions, block;  // h, w: the output map's
+  int in_h, in_w;
   int tiles() const { return tiles_x * tiles_y; }
 };
 
@@ -34,34 +35,34 @@ struct TileLayout {
 // coefficients vanish and the +-1 ones become additions. A value is one channel block (lanes.h).
 
 // One row of tiles, every channel block, into `v_row` (V of the row's first tile).
-template <int Tile, int Block>
+template <int Tile, int Stride, int Block>
 CLOUDDETECT_AVX2 void transform_input_row(const float* src, const Geometry& g, int tile_y, TileLayout layout,
                                           float* v_row) {
-  using M = Matrices<Tile>;
+  using M = Matrices<Tile, Stride>;
   using Vec = Lanes<Block>;
   constexpr int kA = M::kA;
   for (int tile_x = 0; tile_x < g.tiles_x; ++tile_x) {
     float* tile_out = v_row + tile_x * layout.tile;
-    const int y0 = tile_y * Tile - 1, x0 = tile_x * Tile - 1;  // padding 1
+    const int y0 = tile_y * Tile * Stride - 1, x0 = tile_x * Tile * Stride - 1;  // padding 1
     for (int block = 0; block < g.channels / Block; ++block) {
-      const float* plane = src + static_cast<std::size_t>(block) * g.h * g.w * Block;
+      const float* plane = src + static_cast<std::size_t>(block) * g.in_h * g.in_w * Block;
       Vec d[kA][kA];
       for (int i = 0; i < kA; ++i) {
         const int y = y0 + i;
         for (int j = 0; j < kA; ++j) {
           const int x = x0 + j;
           d[i][j] = Vec{};
-          if (y >= 0 && y < g.h && x >= 0 && x < g.w)
-            load(d[i][j], plane + (static_cast<std::size_t>(y) * g.w + x) * Block);
+          if (y >= 0 && y < g.in_h && x >= 0 && x < g.in_w)
+            load(d[i][j], plane + (static_cast<std::size_t>(y) * g.in_w + x) * Block);
         }
       }
       Vec t[kA][kA];  // BT d
-#pragma GCC unroll 6
+#pragma GCC unroll 9
       for (int i = 0; i < kA; ++i) {
-#pragma GCC unroll 6
+#pragma GCC unroll 9
         for (int j = 0; j < kA; ++j) {
           Vec acc{};
-#pragma GCC unroll 6
+#pragma GCC unroll 9
           for (int k = 0; k < kA; ++k) {
             if (M::kBT[i][k] != 0) acc += M::kBT[i][k] * d[k][j];
           }
@@ -69,12 +70,12 @@ CLOUDDETECT_AVX2 void transform_input_row(const float* src, const Geometry& g, i
         }
       }
       float* out = tile_out + block * layout.block;
-#pragma GCC unroll 6
+#pragma GCC unroll 9
       for (int i = 0; i < kA; ++i) {
-#pragma GCC unroll 6
+#pragma GCC unroll 9
         for (int j = 0; j < kA; ++j) {  // (BT d) B
           Vec acc{};
-#pragma GCC unroll 6
+#pragma GCC unroll 9
           for (int k = 0; k < kA; ++k) {
             if (M::kBT[j][k] != 0) acc += M::kBT[j][k] * t[i][k];
           }
@@ -89,10 +90,10 @@ CLOUDDETECT_AVX2 void transform_input_row(const float* src, const Geometry& g, i
 // the activation; with Pool, the max of each 2x2 cell of that (a following 2x2 stride-2 max pool
 // on an even map: tiles start at even coordinates, so no cell straddles two tiles), written to
 // the pooled map.
-template <int Tile, int Block, bool Pool>
+template <int Tile, int Stride, int Block, bool Pool>
 CLOUDDETECT_AVX2 void transform_output_row(const float* m_row, const Geometry& g, int tile_y, TileLayout layout,
                                            const float* bias, LaneActivation activation, float* dst) {
-  using M = Matrices<Tile>;
+  using M = Matrices<Tile, Stride>;
   using Vec = Lanes<Block>;
   constexpr int kA = M::kA;
   const int out_h = Pool ? g.h / 2 : g.h, out_w = Pool ? g.w / 2 : g.w;
@@ -106,14 +107,14 @@ CLOUDDETECT_AVX2 void transform_output_row(const float* m_row, const Geometry& g
       Vec block_bias;
       load(block_bias, bias + static_cast<std::size_t>(block) * Block);
       Vec t[Tile][kA];  // AT m
-#pragma GCC unroll 6
+#pragma GCC unroll 9
       for (int j = 0; j < kA; ++j) {
         Vec column[kA];
         for (int k = 0; k < kA; ++k) load(column[k], in + (k * kA + j) * layout.position);
 #pragma GCC unroll 4
         for (int i = 0; i < Tile; ++i) {
           Vec acc{};
-#pragma GCC unroll 6
+#pragma GCC unroll 9
           for (int k = 0; k < kA; ++k) {
             if (M::kAT[i][k] != 0) acc += M::kAT[i][k] * column[k];
           }
@@ -132,7 +133,7 @@ CLOUDDETECT_AVX2 void transform_output_row(const float* m_row, const Geometry& g
           const int oy = tile_y * Tile + i, ox = tile_x * Tile + j;
           if (!Pool && (oy >= out_h || ox >= out_w)) continue;
           Vec acc = block_bias;
-#pragma GCC unroll 6
+#pragma GCC unroll 9
           for (int k = 0; k < kA; ++k) {
             if (M::kAT[j][k] != 0) acc += M::kAT[j][k] * t[i][k];
           }
@@ -175,19 +176,32 @@ CLOUDDETECT_AVX2 void transform_output_row(const float* m_row, const Geometry& g
 using InputRow = void (*)(const float*, const Geometry&, int, TileLayout, float*);
 using OutputRow = void (*)(const float*, const Geometry&, int, TileLayout, const float*, LaneActivation, float*);
 
-template <int Tile>
+template <int Tile, int Stride>
 InputRow input_row(int block) {
-  return block == 16 ? transform_input_row<Tile, 16> : transform_input_row<Tile, 8>;
+  return block == 16 ? transform_input_row<Tile, Stride, 16> : transform_input_row<Tile, Stride, 8>;
 }
-template <int Tile, bool Pool>
+InputRow input_row(int tile, int stride, int block) {
+  if (stride == 2)
+    return tile == 2 ? input_row<2, 2>(block) : tile == 3 ? input_row<3, 2>(block) : input_row<4, 2>(block);
+  return tile == 2 ? input_row<2, 1>(block) : tile == 3 ? input_row<3, 1>(block) : input_row<4, 1>(block);
+}
+template <int Tile, int Stride, bool Pool>
 OutputRow output_row(int block) {
-  return block == 16 ? transform_output_row<Tile, 16, Pool> : transform_output_row<Tile, 8, Pool>;
+  return block == 16 ? transform_output_row<Tile, Stride, 16, Pool> : transform_output_row<Tile, Stride, 8, Pool>;
 }
-OutputRow output_row(int tile, int block, bool pool) {
-  if (tile == 2) return pool ? output_row<2, true>(block) : output_row<2, false>(block);
-  if (tile == 3) return output_row<3, false>(block);  // odd tiles: no fused pool (checked by the caller)
-  return pool ? output_row<4, true>(block) : output_row<4, false>(block);
+// Odd tiles and stride 2: no fused pool (checked by the caller).
+OutputRow output_row(int tile, int stride, int block, bool pool) {
+  if (stride == 2) {
+    return tile == 2   ? output_row<2, 2, false>(block)
+           : tile == 3 ? output_row<3, 2, false>(block)
+                       : output_row<4, 2, false>(block);
+  }
+  if (tile == 2) return pool ? output_row<2, 1, true>(block) : output_row<2, 1, false>(block);
+  if (tile == 3) return output_row<3, 1, false>(block);
+  return pool ? output_row<4, 1, true>(block) : output_row<4, 1, false>(block);
 }
+
+int patch_size(int tile, int stride) { return (tile - 1) * stride + 3; }
 
 }  // namespace
 
@@ -202,16 +216,20 @@ std::size_t winograd_block_bytes() {
 bool own_winograd_fits(const Plan& plan, const darknet::Layer& layer) {
   const auto& p = layer.convolutional;
   const int block = channel_block(plan.activation_desc({1, layer.input.c, layer.input.h, layer.input.w}));
-  return p.size == 3 && p.stride == 1 && p.padding == 1 && p.groups == 1 && (block == 8 || block == 16) &&
-         layer.input.c % block == 0 && p.filters % block == 0 && layer.output.h == layer.input.h &&
-         layer.output.w == layer.input.w && has_avx2_fma();
+  const bool same_map = layer.output.h == layer.input.h && layer.output.w == layer.input.w;
+  const bool halved_map = layer.output.h == (layer.input.h + 1) / 2 && layer.output.w == (layer.input.w + 1) / 2;
+  return p.size == 3 && ((p.stride == 1 && same_map) || (p.stride == 2 && halved_map)) && p.padding == 1 &&
+         p.groups == 1 && (block == 8 || block == 16) && layer.input.c % block == 0 && p.filters % block == 0 &&
+         has_avx2_fma();
 }
 
 namespace {
 
 void check_own_winograd(const Plan& plan, const darknet::Layer& layer, int tile, bool pool) {
   if (tile < 2 || tile > 4) throw dnnl::error(dnnl_invalid_arguments, "Winograd tile must be 2, 3 or 4");
-  if (pool && tile % 2 != 0) throw dnnl::error(dnnl_invalid_arguments, "a fused 2x2 pool needs an even tile");
+  if (pool && (tile % 2 != 0 || layer.convolutional.stride != 1)) {
+    throw dnnl::error(dnnl_invalid_arguments, "a fused 2x2 pool needs an even tile and stride 1");
+  }
   if (!own_winograd_fits(plan, layer)) throw dnnl::error(dnnl_invalid_arguments, "layer does not fit our Winograd");
   if (pool && (layer.output.h % 2 != 0 || layer.output.w % 2 != 0)) {
     throw dnnl::error(dnnl_invalid_arguments, "a fused 2x2 pool needs an even map");
@@ -239,8 +257,10 @@ Geometry geometry_of(const darknet::Layer& layer, int tile, const memory::desc& 
                   layer.output.w,
                   (layer.output.w + tile - 1) / tile,
                   (layer.output.h + tile - 1) / tile,
-                  (tile + 2) * (tile + 2),
-                  channel_block(input)};
+                  patch_size(tile, layer.convolutional.stride) * patch_size(tile, layer.convolutional.stride),
+                  channel_block(input),
+                  layer.input.h,
+                  layer.input.w};
 }
 
 // One block's product V x U = M over every transformed position, and where V and M keep a tile.
@@ -352,14 +372,13 @@ memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const 
 
   const LaneActivation activation = LaneActivation::of(layer.convolutional.activation);
   const float* bias = prepared.bias().data();
-  const InputRow input_fn = tile == 2   ? input_row<2>(g.block)
-                            : tile == 3 ? input_row<3>(g.block)
-                                        : input_row<4>(g.block);
-  const OutputRow output_fn = output_row(tile, g.block, pool);
+  const int stride = layer.convolutional.stride;
+  const InputRow input_fn = input_row(tile, stride, g.block);
+  const OutputRow output_fn = output_row(tile, stride, g.block, pool);
   dnnl::stream stream = plan.stream();
   plan.add_own(
-      "clouddetect:winograd_" + std::to_string(tile) + "x3" + (pool ? "+max_pool_2x2" : "") +
-          (grouped_product(g) ? "/grouped" : ""),
+      "clouddetect:winograd_" + std::to_string(tile) + "x3" + (stride == 2 ? "s2" : "") +
+          (pool ? "+max_pool_2x2" : "") + (grouped_product(g) ? "/grouped" : ""),
       [=](const memory& scratchpad) mutable {
         const auto* in = static_cast<const float*>(input.get_data_handle());
         auto* v_data = static_cast<float*>(v.get_data_handle());

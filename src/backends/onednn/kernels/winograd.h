@@ -1,10 +1,12 @@
 // Winograd F(m x m, 3 x 3) convolution of our own, for the CPUs where oneDNN 2.6 has none: its
 // Winograd kernels need AVX-512, and the AMD EPYC VMs the service is deployed on have AVX2. There
 // the direct kernels already run near the core's peak, so fewer multiplies is the only way left
-// to go faster: F(2x2) needs 2.25x fewer than direct, F(4x4) 4x (Lavin & Gray, 2015).
+// to go faster: F(2x2) needs 2.25x fewer than direct, F(4x4) 4x (Lavin & Gray, 2015). At stride 2
+// (a polyphase form: the even input samples through F(m, 2), the odd ones as they are) F(4x4) needs
+// 1.78x fewer.
 //
 // One plan step, over blocks of tile rows: the input transform (ours: additions and small constant
-// multiples), the products for all (m+2)^2 transformed positions in one oneDNN primitive (a batched
+// multiples), the products for all kA^2 transformed positions in one oneDNN primitive (a batched
 // matmul, or a grouped 1x1 convolution where the weights are large), and the output transform
 // with the folded bias, the activation and optionally a 2x2 max pool (ours).
 // Weights are transformed once per model (PreparedConvolution::winograd_weights) and shared.
@@ -21,8 +23,8 @@
 namespace clouddetect::onednn {
 
 // True when `layer` (a [convolutional]) can run as our Winograd in `plan`'s activation layout on
-// this CPU: a dense 3x3 stride-1 convolution padded by 1, channels and filters multiples of the
-// channel block (8 or 16), and a CPU with AVX2 and FMA.
+// this CPU: a dense 3x3 convolution of stride 1 or 2 padded by 1, channels and filters multiples of
+// the channel block (8 or 16), and a CPU with AVX2 and FMA.
 bool own_winograd_fits(const Plan& plan, const darknet::Layer& layer);
 
 // V and M of one block of tile rows (make_own_winograd) take up to this many bytes, so that they
@@ -30,12 +32,13 @@ bool own_winograd_fits(const Plan& plan, const darknet::Layer& layer);
 // the system does not say; block sizes compared in docs/PERFORMANCE.md).
 std::size_t winograd_block_bytes();
 
-// F(tile x tile, 3x3), tile 2, 3 or 4, for a layer own_winograd_fits(). `src` in any layout (reordered
-// to the plan's activation layout if needed); returns the activated output in that layout, written
-// to `into` when given (a memory of that layout). With `pool` (the output map must be even), returns
-// the output of a 2x2 stride-2 max pool of it instead, the full-size output never being stored.
-// The plan step is named "clouddetect:winograd_<tile>x3[+max_pool_2x2][/grouped]", "/grouped" where
-// the products run as one grouped 1x1 convolution instead of a batched matmul.
+// F(tile x tile, 3x3), tile 2, 3 or 4, at the layer's stride, for a layer own_winograd_fits(). `src`
+// in any layout (reordered to the plan's activation layout if needed); returns the activated output
+// in that layout, written to `into` when given (a memory of that layout). With `pool` (stride 1,
+// the output map must be even), returns the output of a 2x2 stride-2 max pool of it instead, the
+// full-size output never being stored.
+// The plan step is named "clouddetect:winograd_<tile>x3[s2][+max_pool_2x2][/grouped]", "/grouped"
+// where the products run as one grouped 1x1 convolution instead of a batched matmul.
 dnnl::memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const dnnl::memory& src, int tile,
                                const dnnl::memory* into = nullptr, bool pool = false);
 

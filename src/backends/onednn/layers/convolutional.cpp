@@ -70,6 +70,8 @@ constexpr const char* kWinograd4x3 = "wino_4x3";
 constexpr int kWinograd4x3MinPixels = 26 * 26;
 constexpr int kOwnWinogradMaxPixels = 26 * 26;
 constexpr std::size_t kWinograd3x3MaxWeightBytes = 16 << 20;
+constexpr int kStride2WinogradMinPixels = 26 * 26;
+constexpr int kStride2Winograd4x3MinPixels = 52 * 52;
 
 std::optional<dnnl::convolution_forward::primitive_desc> winograd_convolution(Plan& plan, const darknet::Layer& layer,
                                                                               const memory::desc& src_md,
@@ -98,6 +100,20 @@ std::optional<dnnl::convolution_forward::primitive_desc> winograd_convolution(Pl
   return first;
 }
 
+// Stride 2 saves fewer multiplies (F(2x2) 1.44x, F(3x3) 1.65x, F(4x4) 1.78x; winograd_matrices.h),
+// so our Winograd beats oneDNN's direct kernel only on maps from 26x26 with enough channels: 64 in
+// nChw8c (AVX2; F(4x4) from 52x52, F(3x3) below), 256 in nChw16c (AVX-512; F(2x2)). On 13x13 the
+// transformed weights are read for too few tiles (docs/PERFORMANCE.md, "Stride-2 Winograd").
+int stride2_tile(const darknet::Layer& layer, int block) {
+  const int pixels = layer.output.h * layer.output.w;
+  if (pixels < kStride2WinogradMinPixels) return 0;
+  if (block == 8) {
+    if (layer.input.c < 64) return 0;
+    return pixels >= kStride2Winograd4x3MinPixels ? 4 : 3;
+  }
+  return layer.input.c >= 256 ? 2 : 0;
+}
+
 // The tile of our Winograd when it runs `layer` in `plan` (0 when not): where oneDNN has no Winograd
 // (below AVX-512), and on maps up to 26x26 even where it has: there its kernels lose to our
 // transforms around its batched GEMM.
@@ -105,6 +121,7 @@ int own_winograd_tile(Plan& plan, const darknet::Layer& layer, const memory::des
   // In nChw8c (AVX2) from 16 channels; in nChw16c (AVX-512) oneDNN's direct kernel wins there.
   const int min_channels = channel_block(src_md) == 8 ? 16 : kWinogradMinInputChannels;
   if (layer.input.c < min_channels || !own_winograd_fits(plan, layer)) return 0;
+  if (layer.convolutional.stride == 2) return stride2_tile(layer, channel_block(src_md));
   const bool small_map = layer.output.h * layer.output.w <= kOwnWinogradMaxPixels;
   if (!small_map && winograd_convolution(plan, layer, src_md, dst_md)) return 0;
   if (layer.output.h * layer.output.w >= kWinograd4x3MinPixels) return 4;
@@ -124,6 +141,10 @@ std::int64_t prepared_weight_values_bound(const darknet::Layer& layer, bool int8
   if (!int8 && p.size == 3 && p.stride == 1 && p.groups == 1) {
     // F(4x4,3x3) holds 36 values per 9 weights; on smaller maps F(3x3,3x3) at most, 25.
     taps = layer.output.h * layer.output.w >= kWinograd4x3MinPixels ? 36 : 25;
+  } else if (!int8 && p.size == 3 && p.stride == 2 && p.groups == 1) {
+    // Stride 2 (stride2_tile): F(4x4) 81, F(3x3) 49, direct on small maps.
+    const int pixels = layer.output.h * layer.output.w;
+    taps = pixels >= kStride2Winograd4x3MinPixels ? 81 : pixels >= kStride2WinogradMinPixels ? 49 : taps;
   }
   return padded(p.filters) * padded(layer.input.c / p.groups) * taps;
 }
