@@ -84,7 +84,10 @@ INSTANTIATE_TEST_SUITE_P(
         OwnWinogradCase{3, tag::nChw16c, ConvCase{32, 13, 9, 16, 3, 2, 1, 1, true, Activation::kLogistic}},
         OwnWinogradCase{2, tag::nChw8c, ConvCase{8, 11, 14, 16, 3, 2, 1, 1, true, Activation::kRelu}},
         OwnWinogradCase{2, tag::nChw16c, ConvCase{32, 26, 26, 64, 3, 2, 1, 1, true, Activation::kLeaky}},
-        OwnWinogradCase{4, tag::nChw8c, ConvCase{64, 88, 86, 64, 3, 2, 1, 1, true, Activation::kLeaky}}));
+        OwnWinogradCase{4, tag::nChw8c, ConvCase{64, 88, 86, 64, 3, 2, 1, 1, true, Activation::kLeaky}},
+        // stride 2 with the grouped product: 25 MB of F(3x3) weights, as yolov3's 256->512 stride-2 layer
+        OwnWinogradCase{3, tag::nChw8c, ConvCase{256, 26, 26, 512, 3, 2, 1, 1, true, Activation::kLeaky}, false,
+                        true}));
 
 // The first convolution over the image's few channels with the 2x2 pool after it, in our own pass
 // (nChw8c): interior and border pixels, 1 to 4 channels, 16 and 32 filters, every activation.
