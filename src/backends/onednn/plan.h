@@ -119,6 +119,7 @@ class Plan {
   std::size_t scratchpad_bytes_ = 0;
   dnnl::memory scratchpad_;
   bool profile_ = false;
+  bool profile_warm_ = false;
   std::vector<double> step_ms_;
   int profiled_runs_ = 0;
 };

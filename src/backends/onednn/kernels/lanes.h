@@ -1,6 +1,7 @@
 // One channel block of the nChw8c / nChw16c layouts as a GCC vector, for the few loops of our own
 // (winograd.cpp, input_convolution.cpp, max_pool_2x2.cpp). Their functions are compiled for AVX2+FMA
-// (CLOUDDETECT_AVX2) and only called after checking the CPU has it.
+// (CLOUDDETECT_AVX2), some also for AVX-512 (CLOUDDETECT_AVX512), and only called after checking
+// the CPU has it.
 #pragma once
 
 #include <cmath>
@@ -10,6 +11,10 @@
 #include "darknet/model.h"
 
 #define CLOUDDETECT_AVX2 __attribute__((target("avx2,fma")))
+// The nChw16c layout's loops on a CPU with AVX-512: one register per channel block, not two.
+#define CLOUDDETECT_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
+// A loop body compiled into each of its callers, at the caller's instruction set.
+#define CLOUDDETECT_INLINED_AVX2 CLOUDDETECT_AVX2 inline __attribute__((always_inline))
 
 #include "backends/onednn/kernels/lane_mish.h"  // uses CLOUDDETECT_AVX2
 
@@ -72,5 +77,10 @@ CLOUDDETECT_AVX2 inline void activate(Lanes<Block>& v, const LaneActivation& act
 
 // The CPU runs CLOUDDETECT_AVX2 code.
 inline bool has_avx2_fma() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+// The CPU runs CLOUDDETECT_AVX512 code.
+inline bool has_avx512() {
+  return has_avx2_fma() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+}
 
 }  // namespace clouddetect::onednn

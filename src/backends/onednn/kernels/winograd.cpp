@@ -36,8 +36,8 @@ struct TileLayout {
 
 // One row of tiles, every channel block, into `v_row` (V of the row's first tile).
 template <int Tile, int Stride, int Block>
-CLOUDDETECT_AVX2 void transform_input_row(const float* src, const Geometry& g, int tile_y, TileLayout layout,
-                                          float* v_row) {
+CLOUDDETECT_INLINED_AVX2 void transform_input_row(const float* src, const Geometry& g, int tile_y, TileLayout layout,
+                                                  float* v_row) {
   using M = Matrices<Tile, Stride>;
   using Vec = Lanes<Block>;
   constexpr int kA = M::kA;
@@ -91,8 +91,8 @@ CLOUDDETECT_AVX2 void transform_input_row(const float* src, const Geometry& g, i
 // on an even map: tiles start at even coordinates, so no cell straddles two tiles), written to
 // the pooled map.
 template <int Tile, int Stride, int Block, bool Pool>
-CLOUDDETECT_AVX2 void transform_output_row(const float* m_row, const Geometry& g, int tile_y, TileLayout layout,
-                                           const float* bias, LaneActivation activation, float* dst) {
+CLOUDDETECT_INLINED_AVX2 void transform_output_row(const float* m_row, const Geometry& g, int tile_y, TileLayout layout,
+                                                   const float* bias, LaneActivation activation, float* dst) {
   using M = Matrices<Tile, Stride>;
   using Vec = Lanes<Block>;
   constexpr int kA = M::kA;
@@ -176,9 +176,31 @@ CLOUDDETECT_AVX2 void transform_output_row(const float* m_row, const Geometry& g
 using InputRow = void (*)(const float*, const Geometry&, int, TileLayout, float*);
 using OutputRow = void (*)(const float*, const Geometry&, int, TileLayout, const float*, LaneActivation, float*);
 
+// The transforms compiled for AVX2, and the 16-channel ones also for AVX-512.
+template <int Tile, int Stride, int Block>
+CLOUDDETECT_AVX2 void input_row_avx2(const float* src, const Geometry& g, int tile_y, TileLayout layout, float* v_row) {
+  transform_input_row<Tile, Stride, Block>(src, g, tile_y, layout, v_row);
+}
+template <int Tile, int Stride>
+CLOUDDETECT_AVX512 void input_row_avx512(const float* src, const Geometry& g, int tile_y, TileLayout layout,
+                                         float* v_row) {
+  transform_input_row<Tile, Stride, 16>(src, g, tile_y, layout, v_row);
+}
+template <int Tile, int Stride, int Block, bool Pool>
+CLOUDDETECT_AVX2 void output_row_avx2(const float* m_row, const Geometry& g, int tile_y, TileLayout layout,
+                                      const float* bias, LaneActivation activation, float* dst) {
+  transform_output_row<Tile, Stride, Block, Pool>(m_row, g, tile_y, layout, bias, activation, dst);
+}
+template <int Tile, int Stride, bool Pool>
+CLOUDDETECT_AVX512 void output_row_avx512(const float* m_row, const Geometry& g, int tile_y, TileLayout layout,
+                                          const float* bias, LaneActivation activation, float* dst) {
+  transform_output_row<Tile, Stride, 16, Pool>(m_row, g, tile_y, layout, bias, activation, dst);
+}
+
 template <int Tile, int Stride>
 InputRow input_row(int block) {
-  return block == 16 ? transform_input_row<Tile, Stride, 16> : transform_input_row<Tile, Stride, 8>;
+  if (block == 8) return input_row_avx2<Tile, Stride, 8>;
+  return has_avx512() ? input_row_avx512<Tile, Stride> : input_row_avx2<Tile, Stride, 16>;
 }
 InputRow input_row(int tile, int stride, int block) {
   if (stride == 2)
@@ -187,7 +209,8 @@ InputRow input_row(int tile, int stride, int block) {
 }
 template <int Tile, int Stride, bool Pool>
 OutputRow output_row(int block) {
-  return block == 16 ? transform_output_row<Tile, Stride, 16, Pool> : transform_output_row<Tile, Stride, 8, Pool>;
+  if (block == 8) return output_row_avx2<Tile, Stride, 8, Pool>;
+  return has_avx512() ? output_row_avx512<Tile, Stride, Pool> : output_row_avx2<Tile, Stride, 16, Pool>;
 }
 // Odd tiles and stride 2: no fused pool (checked by the caller).
 OutputRow output_row(int tile, int stride, int block, bool pool) {

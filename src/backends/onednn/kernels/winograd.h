@@ -3,7 +3,8 @@
 // the direct kernels already run near the core's peak, so fewer multiplies is the only way left
 // to go faster: F(2x2) needs 2.25x fewer than direct, F(4x4) 4x (Lavin & Gray, 2015). At stride 2
 // (a polyphase form: the even input samples through F(m, 2), the odd ones as they are) F(4x4) needs
-// 1.78x fewer.
+// 1.78x fewer. With AVX-512 it runs most of the layers oneDNN has a Winograd for too: there its
+// kernels lose to these transforms (compiled for AVX-512) around its batched GEMM.
 //
 // One plan step, over blocks of tile rows: the input transform (ours: additions and small constant
 // multiples), the products for all kA^2 transformed positions in one oneDNN primitive (a batched

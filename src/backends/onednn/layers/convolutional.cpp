@@ -69,6 +69,7 @@ constexpr int kWinogradMinInputChannels = 32;
 constexpr const char* kWinograd4x3 = "wino_4x3";
 constexpr int kWinograd4x3MinPixels = 26 * 26;
 constexpr int kOwnWinogradMaxPixels = 26 * 26;
+constexpr int kOwnWinogradAnyMapMinChannels = 64;
 constexpr std::size_t kWinograd3x3MaxWeightBytes = 16 << 20;
 constexpr int kStride2WinogradMinPixels = 26 * 26;
 constexpr int kStride2Winograd4x3MinPixels = 52 * 52;
@@ -101,29 +102,26 @@ std::optional<dnnl::convolution_forward::primitive_desc> winograd_convolution(Pl
 }
 
 // Stride 2 saves fewer multiplies (F(2x2) 1.44x, F(3x3) 1.65x, F(4x4) 1.78x; winograd_matrices.h),
-// so our Winograd beats oneDNN's direct kernel only on maps from 26x26 with enough channels: 64 in
-// nChw8c (AVX2; F(4x4) from 52x52, F(3x3) below), 256 in nChw16c (AVX-512; F(2x2)). On 13x13 the
-// transformed weights are read for too few tiles (docs/PERFORMANCE.md, "Stride-2 Winograd").
-int stride2_tile(const darknet::Layer& layer, int block) {
+// so our Winograd beats oneDNN's direct kernel only on maps from 26x26 with 64 channels or more
+// (F(4x4) from 52x52, F(3x3) below). On 13x13 the transformed weights are read for too few tiles
+// (docs/PERFORMANCE.md, "Stride-2 Winograd").
+int stride2_tile(const darknet::Layer& layer) {
   const int pixels = layer.output.h * layer.output.w;
-  if (pixels < kStride2WinogradMinPixels) return 0;
-  if (block == 8) {
-    if (layer.input.c < 64) return 0;
-    return pixels >= kStride2Winograd4x3MinPixels ? 4 : 3;
-  }
-  return layer.input.c >= 256 ? 2 : 0;
+  if (pixels < kStride2WinogradMinPixels || layer.input.c < kOwnWinogradAnyMapMinChannels) return 0;
+  return pixels >= kStride2Winograd4x3MinPixels ? 4 : 3;
 }
 
 // The tile of our Winograd when it runs `layer` in `plan` (0 when not): where oneDNN has no Winograd
-// (below AVX-512), and on maps up to 26x26 even where it has: there its kernels lose to our
-// transforms around its batched GEMM.
+// (below AVX-512), and where it has, on maps up to 26x26 and from 64 input channels on any map:
+// there its kernels lose to our transforms around its batched GEMM.
 int own_winograd_tile(Plan& plan, const darknet::Layer& layer, const memory::desc& src_md, const memory::desc& dst_md) {
   // In nChw8c (AVX2) from 16 channels; in nChw16c (AVX-512) oneDNN's direct kernel wins there.
   const int min_channels = channel_block(src_md) == 8 ? 16 : kWinogradMinInputChannels;
   if (layer.input.c < min_channels || !own_winograd_fits(plan, layer)) return 0;
-  if (layer.convolutional.stride == 2) return stride2_tile(layer, channel_block(src_md));
-  const bool small_map = layer.output.h * layer.output.w <= kOwnWinogradMaxPixels;
-  if (!small_map && winograd_convolution(plan, layer, src_md, dst_md)) return 0;
+  if (layer.convolutional.stride == 2) return stride2_tile(layer);
+  const bool ours_anyway =
+      layer.output.h * layer.output.w <= kOwnWinogradMaxPixels || layer.input.c >= kOwnWinogradAnyMapMinChannels;
+  if (!ours_anyway && winograd_convolution(plan, layer, src_md, dst_md)) return 0;
   if (layer.output.h * layer.output.w >= kWinograd4x3MinPixels) return 4;
   // Below, in nChw8c (AVX2), F(3x3) (25 products per 9 outputs) beats F(2x2) (16 per 4) unless its
   // transformed weights are too many to stream. With AVX-512 it gains nothing.
