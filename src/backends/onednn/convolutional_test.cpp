@@ -5,7 +5,6 @@
 
 #include <cmath>
 #include <string>
-#include <utility>
 
 #include "backends/onednn/kernels/lanes.h"
 #include "backends/onednn/layer_test_support.h"
@@ -42,16 +41,21 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvCase{32, 11, 9, 16, 3, 1, 1, 1, false, Activation::kLinear}));
 
 // Dense 3x3 stride-1 convolutions from 32 input channels up run as Winograd, F(4x4,3x3) from 26x26
-// maps up: ours on maps up to 26x26, from 64 input channels on any map and wherever oneDNN has none
-// (below AVX-512), oneDNN's on larger maps with fewer channels with AVX-512. The cases above check
-// the values.
+// maps up: ours on maps up to 26x26, on larger maps with enough channels (64 -> 128, not 64 -> 64)
+// and wherever oneDNN has none (below AVX-512), oneDNN's elsewhere with AVX-512. The cases above
+// check the values.
 TEST(ConvolutionalTest, WinogradWhereAvailable) {
   const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());  // feature bits
   const bool avx512 = (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
   const bool avx2 = has_avx2_fma();
-  for (const auto& [channels, side] : {std::pair{64, 26}, std::pair{64, 52}, std::pair{32, 52}}) {
-    SCOPED_TRACE(std::to_string(channels) + " channels, map " + std::to_string(side));
-    const Layer layer = make_conv_layer(ConvCase{channels, side, side, 32, 3, 1, 1, 1, true, Activation::kLeaky}, 7);
+  struct Case {
+    int channels, filters, side;
+    bool onednn_with_avx512;
+  };
+  for (const Case c : {Case{64, 32, 26, false}, Case{64, 128, 52, false}, Case{64, 64, 52, true}}) {
+    SCOPED_TRACE(std::to_string(c.channels) + " -> " + std::to_string(c.filters) + ", map " + std::to_string(c.side));
+    const Layer layer =
+        make_conv_layer(ConvCase{c.channels, c.side, c.side, c.filters, 3, 1, 1, 1, true, Activation::kLeaky}, 7);
     PreparedConvolution prepared(layer);
     Harness harness;
     memory src =
@@ -62,8 +66,7 @@ TEST(ConvolutionalTest, WinogradWhereAvailable) {
       onednn_4x3 |= name.find("jit_wino_4x3") != std::string::npos;
       own_4x3 |= name == "clouddetect:winograd_4x3";
     }
-    // oneDNN's only on larger maps with fewer than 64 channels: ours wins elsewhere.
-    EXPECT_EQ(onednn_4x3, avx512 && side > 26 && channels < 64) << "ISA " << isa;
+    EXPECT_EQ(onednn_4x3, avx512 && c.onednn_with_avx512) << "ISA " << isa;
     EXPECT_EQ(own_4x3, avx2 && !onednn_4x3);
   }
 }

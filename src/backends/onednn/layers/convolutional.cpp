@@ -69,10 +69,11 @@ constexpr int kWinogradMinInputChannels = 32;
 constexpr const char* kWinograd4x3 = "wino_4x3";
 constexpr int kWinograd4x3MinPixels = 26 * 26;
 constexpr int kOwnWinogradMaxPixels = 26 * 26;
-constexpr int kOwnWinogradAnyMapMinChannels = 64;
+constexpr int kOwnWinogradAnyMapMinProductsPerValue = 40;
 constexpr std::size_t kWinograd3x3MaxWeightBytes = 16 << 20;
 constexpr int kStride2WinogradMinPixels = 26 * 26;
 constexpr int kStride2Winograd4x3MinPixels = 52 * 52;
+constexpr int kStride2WinogradMinChannels = 64;
 
 std::optional<dnnl::convolution_forward::primitive_desc> winograd_convolution(Plan& plan, const darknet::Layer& layer,
                                                                               const memory::desc& src_md,
@@ -107,20 +108,27 @@ std::optional<dnnl::convolution_forward::primitive_desc> winograd_convolution(Pl
 // (docs/PERFORMANCE.md, "Stride-2 Winograd").
 int stride2_tile(const darknet::Layer& layer) {
   const int pixels = layer.output.h * layer.output.w;
-  if (pixels < kStride2WinogradMinPixels || layer.input.c < kOwnWinogradAnyMapMinChannels) return 0;
+  if (pixels < kStride2WinogradMinPixels || layer.input.c < kStride2WinogradMinChannels) return 0;
   return pixels >= kStride2Winograd4x3MinPixels ? 4 : 3;
 }
 
+// Per value our transforms read or write (channels + filters per tile position), the products
+// multiply-add channels x filters: the more, the less the transforms weigh.
+int products_per_transformed_value(const darknet::Layer& layer) {
+  return layer.input.c * layer.output.c / (layer.input.c + layer.output.c);
+}
+
 // The tile of our Winograd when it runs `layer` in `plan` (0 when not): where oneDNN has no Winograd
-// (below AVX-512), and where it has, on maps up to 26x26 and from 64 input channels on any map:
-// there its kernels lose to our transforms around its batched GEMM.
+// (below AVX-512), and where it has, on maps up to 26x26 and on larger maps with 40 products per
+// transformed value or more (64 -> 128 channels; 64 -> 64 is slower ours): there its kernels lose to
+// our transforms around its batched GEMM (docs/PERFORMANCE.md, "AVX-512 transforms").
 int own_winograd_tile(Plan& plan, const darknet::Layer& layer, const memory::desc& src_md, const memory::desc& dst_md) {
   // In nChw8c (AVX2) from 16 channels; in nChw16c (AVX-512) oneDNN's direct kernel wins there.
   const int min_channels = channel_block(src_md) == 8 ? 16 : kWinogradMinInputChannels;
   if (layer.input.c < min_channels || !own_winograd_fits(plan, layer)) return 0;
   if (layer.convolutional.stride == 2) return stride2_tile(layer);
-  const bool ours_anyway =
-      layer.output.h * layer.output.w <= kOwnWinogradMaxPixels || layer.input.c >= kOwnWinogradAnyMapMinChannels;
+  const bool ours_anyway = layer.output.h * layer.output.w <= kOwnWinogradMaxPixels ||
+                           products_per_transformed_value(layer) >= kOwnWinogradAnyMapMinProductsPerValue;
   if (!ours_anyway && winograd_convolution(plan, layer, src_md, dst_md)) return 0;
   if (layer.output.h * layer.output.w >= kWinograd4x3MinPixels) return 4;
   // Below, in nChw8c (AVX2), F(3x3) (25 products per 9 outputs) beats F(2x2) (16 per 4) unless its
