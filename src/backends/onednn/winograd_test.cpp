@@ -18,14 +18,14 @@ namespace {
 // sizes, both channel blocks, maps that do not divide into tiles, every activation, maps of
 // several blocks of tile rows (winograd_block_bytes()) with a shorter last block, and the fused
 // 2x2 stride-2 max pool (even maps, including a partial last tile); the products as a batched matmul
-// and, in nChw8c for 16 MB of transformed weights and more, as a grouped convolution; stride 2
-// (every tile, even and odd maps).
+// and, for large transformed weights, as our panels (rows in whole kernels and not, filters that
+// do not fill a panel: the matmul); stride 2 (every tile, even and odd maps).
 struct OwnWinogradCase {
   int tile;
   tag layout;
   ConvCase conv;
   bool pool = false;
-  bool grouped = false;
+  bool panels = false;
 };
 
 class OwnWinogradTest : public ::testing::TestWithParam<OwnWinogradCase> {};
@@ -45,7 +45,7 @@ TEST_P(OwnWinogradTest, MatchesReferenceLoop) {
   EXPECT_NE(std::find(kernels.begin(), kernels.end(),
                       "clouddetect:winograd_" + std::to_string(GetParam().tile) + "x3" +
                           (GetParam().conv.stride == 2 ? "s2" : "") + (pool ? "+max_pool_2x2" : "") +
-                          (GetParam().grouped ? "/grouped" : "")),
+                          (GetParam().panels ? "/panels" : "")),
             kernels.end());
   const std::vector<float> conv = conv_reference(layer, in);
   expect_close(harness.run(out), pool ? max_pool_2x2(conv, layer.output.c, layer.output.h, layer.output.w) : conv);
@@ -73,10 +73,14 @@ INSTANTIATE_TEST_SUITE_P(
         OwnWinogradCase{4, tag::nChw8c, ConvCase{64, 44, 40, 64, 3, 1, 1, 1, true, Activation::kLeaky}, true},
         OwnWinogradCase{2, tag::nChw8c, ConvCase{8, 10, 14, 8, 3, 1, 1, 1, true, Activation::kRelu}, true},
         OwnWinogradCase{4, tag::nChw16c, ConvCase{16, 6, 10, 32, 3, 1, 1, 1, false, Activation::kLogistic}, true},
-        // products as a grouped convolution (nChw8c): 16 MB of F(2x2) weights, 18 MB of F(4x4) ones
-        OwnWinogradCase{2, tag::nChw8c, ConvCase{512, 13, 11, 512, 3, 1, 1, 1, true, Activation::kLeaky}, false, true},
+        // products as our panels: 16 MB of F(2x2) weights (49 rows of tiles), 18 MB of F(4x4) ones
+        // (6 and 9 rows), 34 MB in nChw16c (the AVX-512 panels where the CPU has it: 20 rows);
+        // 5 MB of F(4x4) weights for 264 filters, not whole panels: the matmul
+        OwnWinogradCase{2, tag::nChw8c, ConvCase{512, 13, 13, 512, 3, 1, 1, 1, true, Activation::kLeaky}, false, true},
         OwnWinogradCase{4, tag::nChw8c, ConvCase{256, 9, 7, 512, 3, 1, 1, 1, false, Activation::kMish}, false, true},
         OwnWinogradCase{4, tag::nChw8c, ConvCase{256, 10, 12, 512, 3, 1, 1, 1, true, Activation::kLeaky}, true, true},
+        OwnWinogradCase{2, tag::nChw16c, ConvCase{512, 9, 7, 1024, 3, 1, 1, 1, true, Activation::kLeaky}, false, true},
+        OwnWinogradCase{4, tag::nChw8c, ConvCase{128, 12, 12, 264, 3, 1, 1, 1, true, Activation::kLeaky}},
         // stride 2: maps that halve into whole tiles and that do not, odd maps
         OwnWinogradCase{4, tag::nChw8c, ConvCase{32, 32, 32, 64, 3, 2, 1, 1, true, Activation::kLeaky}},
         OwnWinogradCase{4, tag::nChw16c, ConvCase{16, 21, 26, 32, 3, 2, 1, 1, false, Activation::kMish}},
@@ -85,7 +89,7 @@ INSTANTIATE_TEST_SUITE_P(
         OwnWinogradCase{2, tag::nChw8c, ConvCase{8, 11, 14, 16, 3, 2, 1, 1, true, Activation::kRelu}},
         OwnWinogradCase{2, tag::nChw16c, ConvCase{32, 26, 26, 64, 3, 2, 1, 1, true, Activation::kLeaky}},
         OwnWinogradCase{4, tag::nChw8c, ConvCase{64, 88, 86, 64, 3, 2, 1, 1, true, Activation::kLeaky}},
-        // stride 2 with the grouped product: 25 MB of F(3x3) weights, as yolov3's 256->512 stride-2 layer
+        // stride 2 with the panels: 25 MB of F(3x3) weights, as yolov3's 256->512 stride-2 layer
         OwnWinogradCase{3, tag::nChw8c, ConvCase{256, 26, 26, 512, 3, 2, 1, 1, true, Activation::kLeaky}, false,
                         true}));
 

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "backends/onednn/kernels/lanes.h"
+#include "backends/onednn/kernels/panel_product.h"
 #include "backends/onednn/kernels/winograd_matrices.h"
 
 namespace clouddetect::onednn {
@@ -286,79 +287,121 @@ Geometry geometry_of(const darknet::Layer& layer, int tile, const memory::desc& 
                   layer.input.w};
 }
 
-// One block's product V x U = M over every transformed position, and where V and M keep a tile.
+// How a block's products V x U = M run: as a oneDNN batched matmul, or our panel kernels
+// (panel_product.h).
+enum class Product { kMatmul, kPanels };
+
+// One block's products, and where V and M keep a tile.
 struct BlockProduct {
-  dnnl::primitive_desc pd;
+  dnnl::primitive_desc pd;  // empty for kPanels
   memory::desc v, m;
   TileLayout v_layout, m_layout;
 };
 
-// Transformed weights from this size up are streamed from memory on every call, and oneDNN's
-// AVX2 matmul (gemm:jit) packs them again on each: there a grouped 1x1 convolution, whose weights
-// are packed once, makes the products faster. With AVX-512 the matmul stays faster
-// (docs/PERFORMANCE.md, "Winograd's products").
-constexpr std::size_t kGroupedProductMinWeightBytes = 16 << 20;
+// From these sizes of transformed weights up, our panels multiply faster than oneDNN's matmul,
+// which packs the weights again on every call (docs/PERFORMANCE.md, "Winograd's products"). Its
+// AVX-512 matmul is the faster on all but the largest.
+constexpr std::size_t kPanelsMinWeightBytesAvx2 = 4 << 20;
+constexpr std::size_t kPanelsMinWeightBytesAvx512 = 32 << 20;
 
-bool grouped_product(const Geometry& g) {
-  return g.block == 8 && static_cast<std::size_t>(g.positions) * g.channels * g.filters * sizeof(float) >=
-                             kGroupedProductMinWeightBytes;
+bool avx512_panels(const Geometry& g) { return g.block == 16 && has_avx512(); }
+
+Product product_of(const Geometry& g) {
+  const bool avx512 = avx512_panels(g);
+  const std::size_t weight_bytes = static_cast<std::size_t>(g.positions) * g.channels * g.filters * sizeof(float);
+  const std::size_t min_bytes = avx512 ? kPanelsMinWeightBytesAvx512 : kPanelsMinWeightBytesAvx2;
+  return weight_bytes >= min_bytes && g.filters % panel_columns(avx512) == 0 ? Product::kPanels : Product::kMatmul;
 }
 
-// As a batched matmul: tile-major V[tile][position][channel] (and M likewise), so each transform
-// streams through memory, read as strided [position][tile][channel]. (Position-major, which makes
-// the matmul's rows contiguous, is slower: docs/PERFORMANCE.md.)
+// As a batched matmul or our panels: tile-major V[tile][position][channel] (and M likewise), so each
+// transform streams through memory, read as strided [position][tile][channel]. (Position-major,
+// which makes the matmul's rows contiguous, is slower: docs/PERFORMANCE.md.)
 memory::desc tile_major(const Geometry& g, int rows, memory::dim width) {
   return memory::desc({g.positions, static_cast<memory::dim>(rows) * g.tiles_x, width}, memory::data_type::f32,
                       memory::dims{width, g.positions * width, 1});
 }
 
+TileLayout tile_major_layout(const Geometry& g, std::size_t width) {
+  return TileLayout{g.positions * width, width, static_cast<std::size_t>(g.block)};
+}
+
 BlockProduct block_matmul(const Plan& plan, const Geometry& g, int rows) {
   const memory::desc v = tile_major(g, rows, g.channels), m = tile_major(g, rows, g.filters);
-  const auto tile_major_layout = [&](std::size_t width) {
-    return TileLayout{g.positions * width, width, static_cast<std::size_t>(g.block)};
-  };
   return BlockProduct{
       dnnl::matmul::primitive_desc(dnnl::matmul::desc(v, any_desc({g.positions, g.channels, g.filters}), m),
                                    Plan::attr(), plan.engine()),
-      v, m, tile_major_layout(g.channels), tile_major_layout(g.filters)};
+      v, m, tile_major_layout(g, g.channels), tile_major_layout(g, g.filters)};
 }
 
-// As a 1x1 convolution with one group per position: V and M in the plan's blocked activation
-// layout, positions x channels deep and the block's tiles wide.
-BlockProduct block_convolution(Plan& plan, const Geometry& g, int rows) {
-  const memory::dim tiles = static_cast<memory::dim>(rows) * g.tiles_x;
-  const memory::desc v = plan.activation_desc({1, static_cast<memory::dim>(g.positions) * g.channels, 1, tiles});
-  const memory::desc m = plan.activation_desc({1, static_cast<memory::dim>(g.positions) * g.filters, 1, tiles});
-  if (channel_block(v) != g.block || channel_block(m) != g.block) {
-    throw dnnl::error(dnnl_unimplemented, "Winograd product: no blocked layout of the input's block");
+BlockProduct block_panels(const Geometry& g, int rows) {
+  return BlockProduct{{}, tile_major(g, rows, g.channels), tile_major(g, rows, g.filters),
+                      tile_major_layout(g, g.channels), tile_major_layout(g, g.filters)};
+}
+
+BlockProduct block_product(const Plan& plan, const Geometry& g, int rows) {
+  return product_of(g) == Product::kPanels ? block_panels(g, rows) : block_matmul(plan, g, rows);
+}
+
+// The layout the products want the transformed weights in, and their [position][channel][filter]
+// order described in that layout's dimensions: for the panels [position][panel][channel][column].
+struct WeightLayouts {
+  memory::desc plain, product;
+};
+
+WeightLayouts weight_layouts(Product kind, const Geometry& g, const BlockProduct& full, const BlockProduct& last) {
+  if (kind == Product::kPanels) {
+    const memory::dim columns = panel_columns(avx512_panels(g)), panels = g.filters / columns;
+    const memory::dims dims{g.positions, panels, g.channels, columns};
+    return {memory::desc(dims, memory::data_type::f32, memory::dims{g.channels * g.filters, columns, g.filters, 1}),
+            plain_desc(dims)};
   }
-  const auto blocked_layout = [&](std::size_t width) {
-    const auto block_stride = static_cast<std::size_t>(tiles) * g.block;
-    return TileLayout{static_cast<std::size_t>(g.block), width * static_cast<std::size_t>(tiles), block_stride};
-  };
-  const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, v,
-                                             any_desc({g.positions, g.filters, g.channels, 1, 1}), m, {1, 1}, {0, 0},
-                                             {0, 0});
-  return BlockProduct{dnnl::convolution_forward::primitive_desc(desc, Plan::attr(), plan.engine()), v, m,
-                      blocked_layout(g.channels), blocked_layout(g.filters)};
+  const memory::desc product = full.pd.weights_desc();
+  if (last.pd.weights_desc() != product) {
+    throw dnnl::error(dnnl_unimplemented, "Winograd blocks want different weight layouts");
+  }
+  return {plain_desc(product.dims()), product};
 }
 
-BlockProduct block_product(Plan& plan, const Geometry& g, int rows) {
-  return grouped_product(g) ? block_convolution(plan, g, rows) : block_matmul(plan, g, rows);
-}
-
-// The transformed weights' layout for the product: [position][channel][filter] either way.
-memory::desc plain_winograd_weights(const memory::desc& product_weights) {
-  if (product_weights.dims().size() == 3) return plain_desc(product_weights.dims());
-  return memory::desc(product_weights.dims(), memory::data_type::f32, memory::format_tag::giohw);
-}
-
-// A block's product as it runs: the primitive, V and M as memories, their layouts.
+// A block's product as it runs: the primitive (none for the panels), V and M as memories, their layouts.
 struct BlockStep {
   dnnl::primitive primitive;
   memory v, m;
   TileLayout v_layout, m_layout;
 };
+
+// The scratchpad the larger of two blocks' primitives needs (none for the panels).
+memory::desc scratchpad_of(const BlockProduct& full, const BlockProduct& last) {
+  if (!full.pd) return {};
+  return full.pd.scratchpad_desc().get_size() >= last.pd.scratchpad_desc().get_size() ? full.pd.scratchpad_desc()
+                                                                                        : last.pd.scratchpad_desc();
+}
+
+// One block's products on the plan's stream, or with our panels.
+void multiply_block(const BlockStep& step, const Geometry& g, int rows, const memory& weights, dnnl::stream& stream,
+                    const memory& scratchpad) {
+  if (!step.primitive) {
+    const PanelProduct product{g.positions, rows * g.tiles_x, g.channels, g.filters,
+                               step.v_layout.position, step.v_layout.tile, step.m_layout.position,
+                               step.m_layout.tile};
+    multiply_panels(product, static_cast<const float*>(step.v.get_data_handle()),
+                    static_cast<const float*>(weights.get_data_handle()),
+                    static_cast<float*>(step.m.get_data_handle()), avx512_panels(g));
+    return;
+  }
+  // The C API with arguments on the stack: the C++ execute() builds a hash map per call.
+  const dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, step.v.get()},
+                                  {DNNL_ARG_WEIGHTS, weights.get()},
+                                  {DNNL_ARG_DST, step.m.get()},
+                                  {DNNL_ARG_SCRATCHPAD, scratchpad.get()}};
+  dnnl::error::wrap_c_api(dnnl_primitive_execute(step.primitive.get(), stream.get(), 4, args),
+                          "could not execute a Winograd block's product");
+  stream.wait();
+}
+
+std::string step_name(int tile, int stride, bool pool, Product kind) {
+  return "clouddetect:winograd_" + std::to_string(tile) + "x3" + (stride == 2 ? "s2" : "") +
+         (pool ? "+max_pool_2x2" : "") + (kind == Product::kPanels ? "/panels" : "");
+}
 
 }  // namespace
 
@@ -371,23 +414,19 @@ memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const 
   const int rows_per_block = block_rows(g);
   const int blocks = (g.tiles_y + rows_per_block - 1) / rows_per_block;
   const int last_rows = g.tiles_y - (blocks - 1) * rows_per_block;
+  const Product kind = product_of(g);
   const BlockProduct full = block_product(plan, g, rows_per_block), last = block_product(plan, g, last_rows);
-  const memory::desc weights_md = full.pd.weights_desc();
-  if (last.pd.weights_desc() != weights_md) {
-    throw dnnl::error(dnnl_unimplemented, "Winograd blocks want different weight layouts");
-  }
+  const WeightLayouts layouts = weight_layouts(kind, g, full, last);
   std::shared_ptr<const float> weights =
-      prepared.winograd_weights(tile, plain_winograd_weights(weights_md), weights_md, plan.engine(), plan.stream());
+      prepared.winograd_weights(tile, layouts.plain, layouts.product, plan.engine(), plan.stream());
   plan.keep(weights);
-  const memory weights_memory(weights_md, plan.engine(), const_cast<float*>(weights.get()));
+  const memory weights_memory(layouts.product, plan.engine(), const_cast<float*>(weights.get()));
   const memory v = plan.new_memory(full.v), m = plan.new_memory(full.m);
+  const auto primitive = [](const BlockProduct& p) { return p.pd ? dnnl::primitive(p.pd) : dnnl::primitive(); };
   const auto steps = std::make_shared<const std::array<BlockStep, 2>>(
-      std::array<BlockStep, 2>{BlockStep{dnnl::primitive(full.pd), v, m, full.v_layout, full.m_layout},
-                               BlockStep{dnnl::primitive(last.pd), plan.new_view(v, last.v), plan.new_view(m, last.m),
+      std::array<BlockStep, 2>{BlockStep{primitive(full), v, m, full.v_layout, full.m_layout},
+                               BlockStep{primitive(last), plan.new_view(v, last.v), plan.new_view(m, last.m),
                                          last.v_layout, last.m_layout}});
-  const memory::desc& scratchpad_md = full.pd.scratchpad_desc().get_size() >= last.pd.scratchpad_desc().get_size()
-                                          ? full.pd.scratchpad_desc()
-                                          : last.pd.scratchpad_desc();
   const int out_h = pool ? g.h / 2 : g.h, out_w = pool ? g.w / 2 : g.w;
   const memory::desc dst_md = plan.activation_desc({1, g.filters, out_h, out_w});
   const memory dst = into ? *into : plan.new_memory(dst_md);
@@ -400,8 +439,7 @@ memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const 
   const OutputRow output_fn = output_row(tile, stride, g.block, pool);
   dnnl::stream stream = plan.stream();
   plan.add_own(
-      "clouddetect:winograd_" + std::to_string(tile) + "x3" + (stride == 2 ? "s2" : "") +
-          (pool ? "+max_pool_2x2" : "") + (grouped_product(g) ? "/grouped" : ""),
+      step_name(tile, stride, pool, kind),
       [=](const memory& scratchpad) mutable {
         const auto* in = static_cast<const float*>(input.get_data_handle());
         auto* v_data = static_cast<float*>(v.get_data_handle());
@@ -413,21 +451,14 @@ memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const 
           const std::size_t v_row = g.tiles_x * step.v_layout.tile, m_row = g.tiles_x * step.m_layout.tile;
 #pragma omp parallel for schedule(static)
           for (int r = 0; r < rows; ++r) input_fn(in, g, first + r, step.v_layout, v_data + r * v_row);
-          // The C API with arguments on the stack: the C++ execute() builds a hash map per call.
-          const dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, step.v.get()},
-                                          {DNNL_ARG_WEIGHTS, weights_memory.get()},
-                                          {DNNL_ARG_DST, step.m.get()},
-                                          {DNNL_ARG_SCRATCHPAD, scratchpad.get()}};
-          dnnl::error::wrap_c_api(dnnl_primitive_execute(step.primitive.get(), stream.get(), 4, args),
-                                  "could not execute a Winograd block's product");
-          stream.wait();
+          multiply_block(step, g, rows, weights_memory, stream, scratchpad);
 #pragma omp parallel for schedule(static)
           for (int r = 0; r < rows; ++r) {
             output_fn(m_data + r * m_row, g, first + r, step.m_layout, bias, activation, out);
           }
         }
       },
-      {input, v, m, dst}, scratchpad_md);
+      {input, v, m, dst}, scratchpad_of(full, last));
   return dst;
 }
 

@@ -7,8 +7,8 @@
 // kernels lose to these transforms (compiled for AVX-512) around its batched GEMM.
 //
 // One plan step, over blocks of tile rows: the input transform (ours: additions and small constant
-// multiples), the products for all kA^2 transformed positions in one oneDNN primitive (a batched
-// matmul, or a grouped 1x1 convolution where the weights are large), and the output transform
+// multiples), the products for all kA^2 transformed positions (one oneDNN batched matmul, or where
+// the transformed weights are large our panel kernels, panel_product.h), and the output transform
 // with the folded bias, the activation and optionally a 2x2 max pool (ours).
 // Weights are transformed once per model (PreparedConvolution::winograd_weights) and shared.
 #pragma once
@@ -38,8 +38,8 @@ std::size_t winograd_block_bytes();
 // in that layout, written to `into` when given (a memory of that layout). With `pool` (stride 1,
 // the output map must be even), returns the output of a 2x2 stride-2 max pool of it instead, the
 // full-size output never being stored.
-// The plan step is named "clouddetect:winograd_<tile>x3[s2][+max_pool_2x2][/grouped]", "/grouped"
-// where the products run as one grouped 1x1 convolution instead of a batched matmul.
+// The plan step is named "clouddetect:winograd_<tile>x3[s2][+max_pool_2x2][/panels]", "/panels"
+// where the products run as our panel kernels instead of a batched matmul.
 dnnl::memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const dnnl::memory& src, int tile,
                                const dnnl::memory* into = nullptr, bool pool = false);
 
