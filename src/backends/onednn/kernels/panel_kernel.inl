@@ -8,9 +8,9 @@
 // the next panel into L2: every kernel of a panel a share, so that the next panel is in L2 when
 // the last one ends.
 template <int Rows>
-__attribute__((always_inline)) inline void panel_rows(int depth, const float* a, std::size_t a_row,
-                                                     const float* panel, float* m, std::size_t m_row,
-                                                     const float* prefetch, int prefetch_lines) {
+__attribute__((always_inline)) inline void panel_rows(int depth, const float* a, std::size_t a_row, const float* panel,
+                                                      float* m, std::size_t m_row, const float* prefetch,
+                                                      int prefetch_lines) {
   Vec sums[Rows][2];
   const float* row[Rows];
 #pragma GCC unroll 16
@@ -47,8 +47,8 @@ __attribute__((always_inline)) inline void panel_rows(int depth, const float* a,
 // panel_rows<rows> for 1 <= rows <= Rows.
 template <int Rows>
 __attribute__((always_inline)) inline void panel_rows_up_to(int rows, int depth, const float* a, std::size_t a_row,
-                                                           const float* panel, float* m, std::size_t m_row,
-                                                           const float* prefetch, int prefetch_lines) {
+                                                            const float* panel, float* m, std::size_t m_row,
+                                                            const float* prefetch, int prefetch_lines) {
   if constexpr (Rows > 1) {
     if (rows < Rows) {
       panel_rows_up_to<Rows - 1>(rows, depth, a, a_row, panel, m, m_row, prefetch, prefetch_lines);
@@ -61,14 +61,14 @@ __attribute__((always_inline)) inline void panel_rows_up_to(int rows, int depth,
 // Every row of one position's M times one panel (`panel` of `panels` in the position), prefetching
 // `next`, the panel multiplied after it.
 inline void multiply_panel(const PanelProduct& p, const float* a, const float* u, float* m, int panel_index,
-                  const float* next) {
+                           const float* next) {
   constexpr int kColumns = 2 * kLanes;
   const int kernels = (p.rows + kMaxRows - 1) / kMaxRows;
   const int share = (p.depth + kernels - 1) / kernels;
   for (int i = 0; i < kernels; ++i) {
     const int first_row = i * kMaxRows, first_line = std::min(i * share, p.depth);
-    panel_rows_up_to<kMaxRows>(std::min(kMaxRows, p.rows - first_row), p.depth, a + first_row * p.a_row, p.a_row,
-                               u, m + first_row * p.m_row + panel_index * kColumns, p.m_row,
+    panel_rows_up_to<kMaxRows>(std::min(kMaxRows, p.rows - first_row), p.depth, a + first_row * p.a_row, p.a_row, u,
+                               m + first_row * p.m_row + panel_index * kColumns, p.m_row,
                                next + static_cast<std::size_t>(first_line) * kColumns,
                                std::min(share, p.depth - first_line));
   }

@@ -334,8 +334,11 @@ BlockProduct block_matmul(const Plan& plan, const Geometry& g, int rows) {
 }
 
 BlockProduct block_panels(const Geometry& g, int rows) {
-  return BlockProduct{{}, tile_major(g, rows, g.channels), tile_major(g, rows, g.filters),
-                      tile_major_layout(g, g.channels), tile_major_layout(g, g.filters)};
+  return BlockProduct{{},
+                      tile_major(g, rows, g.channels),
+                      tile_major(g, rows, g.filters),
+                      tile_major_layout(g, g.channels),
+                      tile_major_layout(g, g.filters)};
 }
 
 BlockProduct block_product(const Plan& plan, const Geometry& g, int rows) {
@@ -373,19 +376,19 @@ struct BlockStep {
 memory::desc scratchpad_of(const BlockProduct& full, const BlockProduct& last) {
   if (!full.pd) return {};
   return full.pd.scratchpad_desc().get_size() >= last.pd.scratchpad_desc().get_size() ? full.pd.scratchpad_desc()
-                                                                                        : last.pd.scratchpad_desc();
+                                                                                      : last.pd.scratchpad_desc();
 }
 
 // One block's products on the plan's stream, or with our panels.
 void multiply_block(const BlockStep& step, const Geometry& g, int rows, const memory& weights, dnnl::stream& stream,
                     const memory& scratchpad) {
   if (!step.primitive) {
-    const PanelProduct product{g.positions, rows * g.tiles_x, g.channels, g.filters,
-                               step.v_layout.position, step.v_layout.tile, step.m_layout.position,
-                               step.m_layout.tile};
+    const PanelProduct product{
+        g.positions,        rows * g.tiles_x,       g.channels,        g.filters, step.v_layout.position,
+        step.v_layout.tile, step.m_layout.position, step.m_layout.tile};
     multiply_panels(product, static_cast<const float*>(step.v.get_data_handle()),
-                    static_cast<const float*>(weights.get_data_handle()),
-                    static_cast<float*>(step.m.get_data_handle()), avx512_panels(g));
+                    static_cast<const float*>(weights.get_data_handle()), static_cast<float*>(step.m.get_data_handle()),
+                    avx512_panels(g));
     return;
   }
   // The C API with arguments on the stack: the C++ execute() builds a hash map per call.
@@ -423,10 +426,9 @@ memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const 
   const memory weights_memory(layouts.product, plan.engine(), const_cast<float*>(weights.get()));
   const memory v = plan.new_memory(full.v), m = plan.new_memory(full.m);
   const auto primitive = [](const BlockProduct& p) { return p.pd ? dnnl::primitive(p.pd) : dnnl::primitive(); };
-  const auto steps = std::make_shared<const std::array<BlockStep, 2>>(
-      std::array<BlockStep, 2>{BlockStep{primitive(full), v, m, full.v_layout, full.m_layout},
-                               BlockStep{primitive(last), plan.new_view(v, last.v), plan.new_view(m, last.m),
-                                         last.v_layout, last.m_layout}});
+  const auto steps = std::make_shared<const std::array<BlockStep, 2>>(std::array<BlockStep, 2>{
+      BlockStep{primitive(full), v, m, full.v_layout, full.m_layout},
+      BlockStep{primitive(last), plan.new_view(v, last.v), plan.new_view(m, last.m), last.v_layout, last.m_layout}});
   const int out_h = pool ? g.h / 2 : g.h, out_w = pool ? g.w / 2 : g.w;
   const memory::desc dst_md = plan.activation_desc({1, g.filters, out_h, out_w});
   const memory dst = into ? *into : plan.new_memory(dst_md);
