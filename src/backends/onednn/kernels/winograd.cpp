@@ -408,6 +408,11 @@ std::string step_name(int tile, int stride, bool pool, Product kind) {
 
 }  // namespace
 
+bool own_winograd_panels(const Plan& plan, const darknet::Layer& layer, int tile) {
+  const memory::desc input = plan.activation_desc({1, layer.input.c, layer.input.h, layer.input.w});
+  return product_of(geometry_of(layer, tile, input)) == Product::kPanels;
+}
+
 memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const memory& src, int tile,
                          const memory* into, bool pool) {
   const darknet::Layer& layer = prepared.layer();

@@ -33,6 +33,9 @@ bool own_winograd_fits(const Plan& plan, const darknet::Layer& layer);
 // the system does not say; block sizes compared in docs/PERFORMANCE.md).
 std::size_t winograd_block_bytes();
 
+// True when the products of F(tile x tile, 3x3) for `layer` (own_winograd_fits()) run as our panels.
+bool own_winograd_panels(const Plan& plan, const darknet::Layer& layer, int tile);
+
 // F(tile x tile, 3x3), tile 2, 3 or 4, at the layer's stride, for a layer own_winograd_fits(). `src`
 // in any layout (reordered to the plan's activation layout if needed); returns the activated output
 // in that layout, written to `into` when given (a memory of that layout). With `pool` (stride 1,

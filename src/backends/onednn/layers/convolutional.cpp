@@ -131,8 +131,10 @@ int own_winograd_tile(Plan& plan, const darknet::Layer& layer, const memory::des
                            products_per_transformed_value(layer) >= kOwnWinogradAnyMapMinProductsPerValue;
   if (!ours_anyway && winograd_convolution(plan, layer, src_md, dst_md)) return 0;
   if (layer.output.h * layer.output.w >= kWinograd4x3MinPixels) return 4;
-  // Below, in nChw8c (AVX2), F(3x3) (25 products per 9 outputs) beats F(2x2) (16 per 4) unless its
-  // transformed weights are too many to stream. With AVX-512 it gains nothing.
+  // Below, F(3x3) (25 products per 9 outputs) beats F(2x2) (16 per 4) where our panels multiply,
+  // and in nChw8c (AVX2) where oneDNN's matmul does unless its transformed weights are too many to
+  // stream. With AVX-512 and the matmul it gains nothing.
+  if (own_winograd_panels(plan, layer, 3)) return 3;
   if (channel_block(src_md) != 8) return 2;
   const std::size_t f3_weight_bytes = std::size_t{25} * layer.input.c * layer.output.c * sizeof(float);
   return f3_weight_bytes <= kWinograd3x3MaxWeightBytes ? 3 : 2;
