@@ -58,19 +58,21 @@ __attribute__((always_inline)) inline void panel_rows_up_to(int rows, int depth,
   panel_rows<Rows>(depth, a, a_row, panel, m, m_row, prefetch, prefetch_lines);
 }
 
-// Every row of one position's M times one panel (`panel` of `panels` in the position), prefetching
-// `next`, the panel multiplied after it.
+// Every row of one position's M times one panel (`panel_index` in the position), prefetching
+// `next`, the panel multiplied after it. The rows are shared evenly between the fewest kernels
+// (25 rows: 7, 6, 6, 6, not 8, 8, 8, 1: a kernel of one row runs at a fraction of the peak).
 inline void multiply_panel(const PanelProduct& p, const float* a, const float* u, float* m, int panel_index,
                            const float* next) {
   constexpr int kColumns = 2 * kLanes;
   const int kernels = (p.rows + kMaxRows - 1) / kMaxRows;
   const int share = (p.depth + kernels - 1) / kernels;
-  for (int i = 0; i < kernels; ++i) {
-    const int first_row = i * kMaxRows, first_line = std::min(i * share, p.depth);
-    panel_rows_up_to<kMaxRows>(std::min(kMaxRows, p.rows - first_row), p.depth, a + first_row * p.a_row, p.a_row, u,
-                               m + first_row * p.m_row + panel_index * kColumns, p.m_row,
-                               next + static_cast<std::size_t>(first_line) * kColumns,
-                               std::min(share, p.depth - first_line));
+  for (int i = 0, first_row = 0; i < kernels; ++i) {
+    const int rows = p.rows / kernels + (i < p.rows % kernels ? 1 : 0);
+    const int first_line = std::min(i * share, p.depth);
+    panel_rows_up_to<kMaxRows>(
+        rows, p.depth, a + first_row * p.a_row, p.a_row, u, m + first_row * p.m_row + panel_index * kColumns, p.m_row,
+        next + static_cast<std::size_t>(first_line) * kColumns, std::min(share, p.depth - first_line));
+    first_row += rows;
   }
 }
 
