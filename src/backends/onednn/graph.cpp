@@ -47,7 +47,7 @@ void find_storage(const darknet::Model& model, GraphAnalysis& graph) {
   }
 }
 
-int fusable_shortcut(const darknet::Model& model, const GraphAnalysis& graph, int conv) {
+int fusable_shortcut(const darknet::Model& model, const GraphAnalysis& graph, int conv, Mode mode) {
   const auto& layers = model.layers;
   int k = conv;
   while (true) {
@@ -60,8 +60,10 @@ int fusable_shortcut(const darknet::Model& model, const GraphAnalysis& graph, in
   if (layers[from].output.c != layers[conv].output.c) return -1;  // a partial shortcut adds part of `from`
   // oneDNN 2.6 has no kernel but its reference one (ref:any, 1000x slower: 50 s for a 13x13x512 3x3
   // layer) for a convolution with an activation before the sum (yolov3's and yolov4's leaky/mish
-  // residual blocks, yolov3-tiny-prn's): such a shortcut stays a separate step.
-  if (layers[conv].convolutional.activation != darknet::Activation::kLinear) return -1;
+  // residual blocks, yolov3-tiny-prn's). In int8 such a shortcut stays a separate step; in fp32 our
+  // Winograd adds it, and where oneDNN runs the layer the emitter keeps it separate
+  // (fused_shortcut_fits).
+  if (mode != Mode::kFp32 && layers[conv].convolutional.activation != darknet::Activation::kLinear) return -1;
   // The convolution must not read the storage it accumulates into.
   if (from >= conv || (conv > 0 && graph.storage[conv - 1] == graph.storage[from])) return -1;
   return graph.last_read[graph.storage[from]] == k ? k : -1;
@@ -111,7 +113,7 @@ GraphAnalysis analyse_graph(const darknet::Model& model, Mode mode, int channel_
   if (mode != Mode::kCalibrate) {
     for (const darknet::Layer& layer : model.layers) {
       if (layer.type == LayerType::kConvolutional) {
-        graph.shortcut_of[layer.index] = fusable_shortcut(model, graph, layer.index);
+        graph.shortcut_of[layer.index] = fusable_shortcut(model, graph, layer.index, mode);
       }
     }
   }

@@ -23,9 +23,11 @@ struct GraphAnalysis {
   std::vector<int> last_read;
   // Per storage: read by a [yolo] head.
   std::vector<bool> feeds_head;
-  // Per [convolutional]: the [shortcut] that runs inside it as a sum post-op, -1 if none. It is
-  // reached through dropouts only, the sole reader of the convolution's output, and the last reader
-  // of its `from` storage, which the convolution then accumulates into. Never in kCalibrate.
+  // Per [convolutional]: the [shortcut] that may run inside it, -1 if none. It is reached through
+  // dropouts only, the sole reader of the convolution's output, and the last reader of its `from`
+  // storage, which the convolution then accumulates into. Never in kCalibrate; in kInt8 only after
+  // a linear convolution. Whether it does depends on the kernel the convolution gets
+  // (fused_shortcut_fits).
   std::vector<int> shortcut_of;
   // fp32 only, per layer: the [route] whose output this layer writes a channel range of, in place
   // (the route concatenates whole outputs of convolutions without fused shortcut or upsamples, each

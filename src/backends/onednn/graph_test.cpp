@@ -84,6 +84,15 @@ TEST(GraphTest, ShortcutThroughDropoutFusesIntoTheConvolution) {
   EXPECT_EQ(analyse_graph(model, Mode::kCalibrate, 8).shortcut_of[2], -1);  // every output measured
 }
 
+TEST(GraphTest, ShortcutAfterAnActivatedConvolutionFusesInFp32Only) {
+  // yolov3's residual: a leaky 3x3 convolution, then the shortcut. In fp32 our Winograd adds it in
+  // its output transform; in int8 oneDNN would run its reference kernel.
+  const darknet::Model model = parse(std::string(kNet) + conv(8) + conv(8) + conv(8, "leaky") +
+                                     "[shortcut]\nfrom=-3\nactivation=linear\n" + kHead);
+  EXPECT_EQ(analyse_graph(model, Mode::kFp32, 8).shortcut_of[2], 3);
+  EXPECT_EQ(analyse_graph(model, Mode::kInt8, 8).shortcut_of[2], -1);
+}
+
 TEST(GraphTest, ShortcutIsNotFusedWhenItsFromIsReadLaterOrByTheConvolution) {
   // `from` (0) is read again by the route after the shortcut: accumulating into it would clobber it.
   const darknet::Model read_later = parse(std::string(kNet) + conv(8) + conv(8) + conv(8, "linear") +

@@ -93,6 +93,40 @@ INSTANTIATE_TEST_SUITE_P(
         OwnWinogradCase{3, tag::nChw8c, ConvCase{256, 26, 26, 512, 3, 2, 1, 1, true, Activation::kLeaky}, false,
                         true}));
 
+// A [shortcut] fused into our Winograd: act2(act1(conv) + from), in place in `from`: every tile,
+// both layouts, the matmul and the panels, maps that do not divide into tiles.
+TEST(OwnWinogradTest, FusedShortcutMatchesReferenceLoop) {
+  if (!has_avx2_fma()) GTEST_SKIP() << "needs AVX2 and FMA";
+  const struct {
+    int tile;
+    tag layout;
+    ConvCase conv;
+    Activation after;
+  } cases[] = {
+      {4, tag::nChw8c, ConvCase{32, 26, 26, 32, 3, 1, 1, 1, true, Activation::kLeaky}, Activation::kLinear},
+      {3, tag::nChw8c, ConvCase{512, 13, 13, 512, 3, 1, 1, 1, true, Activation::kLeaky}, Activation::kLeaky},
+      {2, tag::nChw16c, ConvCase{32, 9, 7, 32, 3, 1, 1, 1, false, Activation::kMish}, Activation::kLinear},
+      {4, tag::nChw16c, ConvCase{16, 11, 10, 16, 3, 1, 1, 1, true, Activation::kLogistic}, Activation::kRelu},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE("F(" + std::to_string(c.tile) + "), " + std::to_string(c.conv.c) + " channels, " +
+                 std::to_string(c.conv.h) + "x" + std::to_string(c.conv.w));
+    const Layer layer = make_conv_layer(c.conv, 31);
+    const std::vector<float> in = random_vector(static_cast<std::size_t>(layer.input.size()), 32);
+    const std::vector<float> from = random_vector(static_cast<std::size_t>(layer.output.size()), 33);
+    std::vector<float> expected = conv_reference(layer, in);
+    for (std::size_t i = 0; i < expected.size(); ++i) expected[i] = activate(expected[i] + from[i], c.after);
+    PreparedConvolution prepared(layer);
+    Harness harness(Plan(dnnl::engine(dnnl::engine::kind::cpu, 0), c.layout));
+    ASSERT_TRUE(own_winograd_fits(harness.plan(), layer));
+    memory src = harness.input(in, layer.input, tag::nchw);
+    const memory accumulate = harness.input(
+        from, layer.output, harness.plan().activation_desc({1, layer.output.c, layer.output.h, layer.output.w}));
+    expect_close(harness.run(make_own_winograd(harness.plan(), prepared, src, c.tile, &accumulate, false, &c.after)),
+                 expected);
+  }
+}
+
 // The first convolution over the image's few channels with the 2x2 pool after it, in our own pass
 // (nChw8c): interior and border pixels, 1 to 4 channels, 16 and 32 filters, every activation.
 TEST(InputConvolutionTest, PooledMatchesReferenceLoop) {

@@ -87,19 +87,27 @@ CLOUDDETECT_INLINED_AVX2 void transform_input_row(const float* src, const Geomet
   }
 }
 
+// What the output transform does after the bias: the convolution's activation, then, for a fused
+// [shortcut], adds what the destination holds and applies the shortcut's activation.
+struct OutputActivation {
+  LaneActivation activation;
+  bool accumulate;
+  LaneActivation after_sum;
+};
+
 // One row of tiles, every filter block, from `m_row` (M of the row's first tile), plus bias, then
 // the activation; with Pool, the max of each 2x2 cell of that (a following 2x2 stride-2 max pool
 // on an even map: tiles start at even coordinates, so no cell straddles two tiles), written to
 // the pooled map.
 template <int Tile, int Stride, int Block, bool Pool>
 CLOUDDETECT_INLINED_AVX2 void transform_output_row(const float* m_row, const Geometry& g, int tile_y, TileLayout layout,
-                                                   const float* bias, LaneActivation activation, float* dst) {
+                                                   const float* bias, const OutputActivation& stage, float* dst) {
   using M = Matrices<Tile, Stride>;
   using Vec = Lanes<Block>;
   constexpr int kA = M::kA;
   const int out_h = Pool ? g.h / 2 : g.h, out_w = Pool ? g.w / 2 : g.w;
+  const LaneActivation& activation = stage.activation;
   const float slope = activation.slope;
-  const bool logistic = activation.logistic;
   for (int tile_x = 0; tile_x < g.tiles_x; ++tile_x) {
     const float* tile_in = m_row + tile_x * layout.tile;
     for (int block = 0; block < g.filters / Block; ++block) {
@@ -139,20 +147,22 @@ CLOUDDETECT_INLINED_AVX2 void transform_output_row(const float* m_row, const Geo
             if (M::kAT[j][k] != 0) acc += M::kAT[j][k] * t[i][k];
           }
           if constexpr (Pool) {
-            activate<Block>(acc, activation);
+            activate<Block>(acc, activation);  // (no fused shortcut with a pool: checked by the caller)
             y[i][j] = acc;
           } else {
             float* o = plane + (static_cast<std::size_t>(oy) * out_w + ox) * Block;
-            if (logistic) {
-              store(o, acc);
-              for (int l = 0; l < Block; ++l) o[l] = 1.0f / (1.0f + std::exp(-o[l]));
-            } else if (activation.mish) {
-              mish_lanes<Block>(acc);
-              store(o, acc);
+            if (activation.logistic || activation.mish) {
+              activate<Block>(acc, activation);
             } else {
-              const Vec activated = acc > 0 ? acc : acc * slope;
-              store(o, activated);
+              acc = acc > 0 ? acc : acc * slope;
             }
+            if (stage.accumulate) {
+              Vec held;
+              load(held, o);
+              acc += held;
+              activate<Block>(acc, stage.after_sum);
+            }
+            store(o, acc);
           }
         }
       }
@@ -175,7 +185,8 @@ CLOUDDETECT_INLINED_AVX2 void transform_output_row(const float* m_row, const Geo
 }
 
 using InputRow = void (*)(const float*, const Geometry&, int, TileLayout, float*);
-using OutputRow = void (*)(const float*, const Geometry&, int, TileLayout, const float*, LaneActivation, float*);
+using OutputRow = void (*)(const float*, const Geometry&, int, TileLayout, const float*, const OutputActivation&,
+                           float*);
 
 // The transforms compiled for AVX2, and the 16-channel ones also for AVX-512.
 template <int Tile, int Stride, int Block>
@@ -189,13 +200,13 @@ CLOUDDETECT_AVX512 void input_row_avx512(const float* src, const Geometry& g, in
 }
 template <int Tile, int Stride, int Block, bool Pool>
 CLOUDDETECT_AVX2 void output_row_avx2(const float* m_row, const Geometry& g, int tile_y, TileLayout layout,
-                                      const float* bias, LaneActivation activation, float* dst) {
-  transform_output_row<Tile, Stride, Block, Pool>(m_row, g, tile_y, layout, bias, activation, dst);
+                                      const float* bias, const OutputActivation& stage, float* dst) {
+  transform_output_row<Tile, Stride, Block, Pool>(m_row, g, tile_y, layout, bias, stage, dst);
 }
 template <int Tile, int Stride, bool Pool>
 CLOUDDETECT_AVX512 void output_row_avx512(const float* m_row, const Geometry& g, int tile_y, TileLayout layout,
-                                          const float* bias, LaneActivation activation, float* dst) {
-  transform_output_row<Tile, Stride, 16, Pool>(m_row, g, tile_y, layout, bias, activation, dst);
+                                          const float* bias, const OutputActivation& stage, float* dst) {
+  transform_output_row<Tile, Stride, 16, Pool>(m_row, g, tile_y, layout, bias, stage, dst);
 }
 
 template <int Tile, int Stride>
@@ -414,9 +425,12 @@ bool own_winograd_panels(const Plan& plan, const darknet::Layer& layer, int tile
 }
 
 memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const memory& src, int tile,
-                         const memory* into, bool pool) {
+                         const memory* into, bool pool, const darknet::Activation* accumulate) {
   const darknet::Layer& layer = prepared.layer();
   check_own_winograd(plan, layer, tile, pool);
+  if (accumulate && (pool || !into)) {
+    throw dnnl::error(dnnl_invalid_arguments, "a fused shortcut needs the destination it adds to, and no pool");
+  }
   const memory input = plan.reorder_to(src, plan.activation_desc({1, layer.input.c, layer.input.h, layer.input.w}));
   const Geometry g = geometry_of(layer, tile, input.get_desc());
   const int rows_per_block = block_rows(g);
@@ -439,7 +453,8 @@ memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const 
   const memory dst = into ? *into : plan.new_memory(dst_md);
   if (dst.get_desc() != dst_md) throw dnnl::error(dnnl_invalid_arguments, "Winograd output layout mismatch");
 
-  const LaneActivation activation = LaneActivation::of(layer.convolutional.activation);
+  const OutputActivation activation{LaneActivation::of(layer.convolutional.activation), accumulate != nullptr,
+                                    LaneActivation::of(accumulate ? *accumulate : darknet::Activation::kLinear)};
   const float* bias = prepared.bias().data();
   const int stride = layer.convolutional.stride;
   const InputRow input_fn = input_row(tile, stride, g.block);

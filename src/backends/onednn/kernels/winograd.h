@@ -40,10 +40,13 @@ bool own_winograd_panels(const Plan& plan, const darknet::Layer& layer, int tile
 // in any layout (reordered to the plan's activation layout if needed); returns the activated output
 // in that layout, written to `into` when given (a memory of that layout). With `pool` (stride 1,
 // the output map must be even), returns the output of a 2x2 stride-2 max pool of it instead, the
-// full-size output never being stored.
+// full-size output never being stored. With `accumulate` (and `into`, no pool), a [shortcut] fused
+// in: adds the activated output to what `into` holds and applies *accumulate, the shortcut's
+// activation, in place.
 // The plan step is named "clouddetect:winograd_<tile>x3[s2][+max_pool_2x2][/panels]", "/panels"
 // where the products run as our panel kernels instead of a batched matmul.
 dnnl::memory make_own_winograd(Plan& plan, const PreparedConvolution& prepared, const dnnl::memory& src, int tile,
-                               const dnnl::memory* into = nullptr, bool pool = false);
+                               const dnnl::memory* into = nullptr, bool pool = false,
+                               const darknet::Activation* accumulate = nullptr);
 
 }  // namespace clouddetect::onednn

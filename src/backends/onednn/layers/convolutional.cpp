@@ -166,10 +166,9 @@ memory make_convolutional(Plan& plan, const PreparedConvolution& prepared, const
   // directly (oneDNN has kernels for an nchw source with a blocked destination).
   const memory::desc src_md = layer.input.c < 8 ? plain_desc(src_dims) : plan.activation_desc(src_dims);
   const memory::desc dst_md = plan.activation_desc(dst_dims);
-  if (!accumulate) {
-    if (const int tile = own_winograd_tile(plan, layer, src_md, dst_md)) {
-      return make_own_winograd(plan, prepared, src, tile, into);
-    }
+  if (const int tile = own_winograd_tile(plan, layer, src_md, dst_md)) {
+    if (accumulate) return make_own_winograd(plan, prepared, src, tile, accumulate, false, &accumulate_activation);
+    return make_own_winograd(plan, prepared, src, tile, into);
   }
   std::optional<dnnl::convolution_forward::primitive_desc> winograd =
       accumulate ? std::nullopt : winograd_convolution(plan, layer, src_md, dst_md);
@@ -189,10 +188,13 @@ memory make_convolutional(Plan& plan, const PreparedConvolution& prepared, const
   return dst;
 }
 
-bool fused_shortcut_fits(const Plan& plan, const darknet::Layer& layer, darknet::Activation accumulate_activation,
+bool fused_shortcut_fits(Plan& plan, const darknet::Layer& layer, darknet::Activation accumulate_activation,
                          bool int8) {
   const memory::dims src_dims = {1, layer.input.c, layer.input.h, layer.input.w};
   const memory::dims dst_dims = {1, layer.output.c, layer.output.h, layer.output.w};
+  if (!int8 && own_winograd_tile(plan, layer, plan.activation_desc(src_dims), plan.activation_desc(dst_dims))) {
+    return true;  // our Winograd adds it in its output transform
+  }
   dnnl::primitive_attr attr = Plan::attr();
   attr.set_post_ops(convolution_post_ops(layer, true, accumulate_activation));
   memory::desc src_md, dst_md;

@@ -34,12 +34,12 @@ dnnl::memory make_convolutional(Plan& plan, const PreparedConvolution& prepared,
                                 darknet::Activation accumulate_activation = darknet::Activation::kLinear,
                                 const dnnl::memory* into = nullptr);
 
-// False when oneDNN has only its reference kernel for `layer` with a [shortcut] fused after it
-// (post-ops: its activation, sum, `accumulate_activation`), fp32 or (`int8`) s8 nhwc: oneDNN 2.6
-// has no fp32 JIT kernel for an eltwise before the sum (yolov3's leaky residual convolutions), and
-// its reference convolution is orders of magnitude slower than a separate addition.
-bool fused_shortcut_fits(const Plan& plan, const darknet::Layer& layer, darknet::Activation accumulate_activation,
-                         bool int8);
+// Whether a [shortcut] after `layer` can run inside it (post-ops: its activation, sum,
+// `accumulate_activation`), fp32 or (`int8`) s8 nhwc. Always in fp32 where our Winograd runs the
+// layer: its output transform adds it. Otherwise false where oneDNN has only its reference kernel
+// for it: oneDNN 2.6 has no fp32 JIT kernel for an eltwise before the sum (yolov3's leaky residual
+// convolutions), and its reference convolution is orders of magnitude slower than a separate addition.
+bool fused_shortcut_fits(Plan& plan, const darknet::Layer& layer, darknet::Activation accumulate_activation, bool int8);
 
 // The convolution and the 2x2 stride-2 max pool after it as one step, when its map is even and it
 // runs as our Winograd (kernels/winograd.h) or as our first-layer pass (kernels/input_convolution.h):
