@@ -8,6 +8,7 @@
 
 #include "backends/onednn/activation.h"
 #include "backends/onednn/kernels/input_convolution.h"
+#include "backends/onednn/kernels/lanes.h"
 #include "backends/onednn/kernels/winograd.h"
 
 namespace clouddetect::onednn {
@@ -123,8 +124,9 @@ int products_per_transformed_value(const darknet::Layer& layer) {
 // transformed value or more (64 -> 128 channels; 64 -> 64 is slower ours): there its kernels lose to
 // our transforms around its batched GEMM (docs/PERFORMANCE.md, "AVX-512 transforms").
 int own_winograd_tile(Plan& plan, const darknet::Layer& layer, const memory::desc& src_md, const memory::desc& dst_md) {
-  // In nChw8c (AVX2) from 16 channels; in nChw16c (AVX-512) oneDNN's direct kernel wins there.
-  const int min_channels = channel_block(src_md) == 8 ? 16 : kWinogradMinInputChannels;
+  // From 16 channels in nChw8c (AVX2) and where AVX-512 runs at half width; otherwise, in nChw16c,
+  // oneDNN's direct kernel wins there (docs/PERFORMANCE.md, "AMD Zen 4").
+  const int min_channels = channel_block(src_md) == 8 || avx512_half_width() ? 16 : kWinogradMinInputChannels;
   if (layer.input.c < min_channels || !own_winograd_fits(plan, layer)) return 0;
   if (layer.convolutional.stride == 2) return stride2_tile(layer);
   const bool ours_anyway = layer.output.h * layer.output.w <= kOwnWinogradMaxPixels ||
