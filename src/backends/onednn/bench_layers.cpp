@@ -2,6 +2,7 @@
 // product benchmark is `clouddetect bench`). Usage:
 //   clouddetect_onednn_bench MODEL_DIR [iterations=30] [threads=1]
 //   clouddetect_onednn_bench --layers MODEL_DIR [iterations=20] [nChw16c|nChw8c|nhwc]   (each conv alone, per layout)
+//   clouddetect_onednn_bench --products MODEL_DIR [iterations=10]   (Winograd's products: oneDNN or ours)
 // --layers also times each convolution with XNNPACK (nhwc, its activation as a second operator)
 // when built with it (Debian libxnnpack-dev): the issue asks which library is fastest per layer.
 // A model folder without .weights (yolov3-tiny) runs with synthetic weights. Prints the median
@@ -23,6 +24,7 @@
 #include "backends/backend.h"
 #include "backends/onednn/activation.h"
 #include "backends/onednn/batch_norm_folding.h"
+#include "backends/onednn/bench_products.h"
 #include "backends/onednn/layers/convolutional.h"
 #include "backends/onednn/onednn_backend.h"
 #include "backends/onednn/test_models.h"
@@ -156,6 +158,14 @@ int main(int argc, char** argv) {
   if (argc > 2 && std::string(argv[1]) == "--layers") {
     try {
       return bench_layers(argv[2], argc > 3 ? std::atoi(argv[3]) : 20, argc > 4 ? argv[4] : "");
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "error: %s\n", e.what());
+      return 1;
+    }
+  }
+  if (argc > 2 && std::string(argv[1]) == "--products") {
+    try {
+      return onednn::bench_products(argv[2], argc > 3 ? std::atoi(argv[3]) : 10);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "error: %s\n", e.what());
       return 1;
