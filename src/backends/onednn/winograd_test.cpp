@@ -75,12 +75,12 @@ INSTANTIATE_TEST_SUITE_P(
         OwnWinogradCase{4, tag::nChw16c, ConvCase{16, 6, 10, 32, 3, 1, 1, 1, false, Activation::kLogistic}, true},
         // products as our panels: 16 MB of F(2x2) weights (49 rows of tiles), 18 MB of F(4x4) ones
         // (6 and 9 rows), 34 MB in nChw16c (the AVX-512 panels where the CPU has it: 20 rows);
-        // 5 MB of F(4x4) weights for 264 filters, not whole panels: the matmul
+        // 10 MB of F(4x4) weights for 264 filters, not whole panels: the matmul
         OwnWinogradCase{2, tag::nChw8c, ConvCase{512, 13, 13, 512, 3, 1, 1, 1, true, Activation::kLeaky}, false, true},
         OwnWinogradCase{4, tag::nChw8c, ConvCase{256, 9, 7, 512, 3, 1, 1, 1, false, Activation::kMish}, false, true},
         OwnWinogradCase{4, tag::nChw8c, ConvCase{256, 10, 12, 512, 3, 1, 1, 1, true, Activation::kLeaky}, true, true},
         OwnWinogradCase{2, tag::nChw16c, ConvCase{512, 9, 7, 1024, 3, 1, 1, 1, true, Activation::kLeaky}, false, true},
-        OwnWinogradCase{4, tag::nChw8c, ConvCase{128, 12, 12, 264, 3, 1, 1, 1, true, Activation::kLeaky}},
+        OwnWinogradCase{4, tag::nChw8c, ConvCase{256, 12, 12, 264, 3, 1, 1, 1, true, Activation::kLeaky}},
         // stride 2: maps that halve into whole tiles and that do not, odd maps
         OwnWinogradCase{4, tag::nChw8c, ConvCase{32, 32, 32, 64, 3, 2, 1, 1, true, Activation::kLeaky}},
         OwnWinogradCase{4, tag::nChw16c, ConvCase{16, 21, 26, 32, 3, 2, 1, 1, false, Activation::kMish}},

@@ -312,7 +312,7 @@ struct BlockProduct {
 // From these sizes of transformed weights up, our panels multiply faster than oneDNN's matmul,
 // which packs the weights again on every call (docs/PERFORMANCE.md, "Winograd's products"). Its
 // AVX-512 matmul is the faster on all but the largest.
-constexpr std::size_t kPanelsMinWeightBytesAvx2 = 4 << 20;
+constexpr std::size_t kPanelsMinWeightBytesAvx2 = 8 << 20;
 constexpr std::size_t kPanelsMinWeightBytesAvx512 = 32 << 20;
 
 bool avx512_panels(const Geometry& g) { return g.block == 16 && has_avx512(); }
