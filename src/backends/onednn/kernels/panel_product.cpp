@@ -27,7 +27,7 @@ inline void store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
 namespace panel_avx512 {
 using Vec = __m512;
 constexpr int kLanes = 16;
-constexpr int kMaxRows = 8;  // of 32 registers; 8 rows beat 6 and 12 (docs/PERFORMANCE.md)
+constexpr int kMaxRows = 8;  // of 32 registers; 8 rows beat 6, 10 and 12 (docs/PERFORMANCE.md)
 inline Vec zero() { return _mm512_setzero_ps(); }
 inline Vec load(const float* p) { return _mm512_loadu_ps(p); }
 inline Vec broadcast(const float* p) { return _mm512_set1_ps(*p); }
