@@ -152,6 +152,14 @@ TEST_P(RouteTest, MatchesReferenceLoop) {
   }
   layer.output = {out_c, h, w};
   expect_close(harness.run(make_route(harness.plan(), layer, inputs)), expected);
+  // Whole channel blocks in the plan's layout are concatenated by copying each part's storage.
+  const bool copied = std::all_of(k.channels.begin(), k.channels.end(), [&](int c) {
+    return k.groups == 1 && k.channels.size() > 1 &&
+           c % channel_block(harness.plan().activation_desc({1, c, h, w})) == 0 &&
+           harness.plan().activation_desc({1, c, h, w}) == memory::desc({1, c, h, w}, memory::data_type::f32, k.layout);
+  });
+  const std::vector<std::string> steps = harness.plan().implementations();
+  EXPECT_EQ(std::count(steps.begin(), steps.end(), "clouddetect:concat"), copied ? 1 : 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Kinds, RouteTest,

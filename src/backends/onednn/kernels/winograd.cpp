@@ -271,6 +271,10 @@ void check_own_winograd(const Plan& plan, const darknet::Layer& layer, int tile,
   }
 }
 
+// Blocks of tile rows for transformed weights up to this size (docs/PERFORMANCE.md, "Blocks of
+// tile rows").
+constexpr std::size_t kBlockedMaxWeightBytes = 3 << 20;
+
 // Tile rows per block: blocks of whole tile rows are transformed, multiplied and transformed back
 // one after the other, so that a block's V and M stay in the L2 cache instead of going through
 // memory in between. At least one row per thread: each transform runs one row per thread.
@@ -278,10 +282,11 @@ int block_rows(const Geometry& g) {
   const std::size_t block_bytes = winograd_block_bytes();
   const std::size_t row_bytes =
       static_cast<std::size_t>(g.positions) * g.tiles_x * (g.channels + g.filters) * sizeof(float);
-  // Blocks only when the transformed weights fit in one too: every block reads all of them again.
+  // Every block reads all the transformed weights again: worth it for a few MB of them (64 -> 128
+  // channels); above, oneDNN's matmul on fewer rows costs more than V and M going through memory.
   const int threads = std::max(1, omp_get_max_threads());
   const std::size_t weight_bytes = static_cast<std::size_t>(g.positions) * g.channels * g.filters * sizeof(float);
-  if (weight_bytes > block_bytes) return g.tiles_y;
+  if (weight_bytes > kBlockedMaxWeightBytes) return g.tiles_y;
   return std::clamp(static_cast<int>(block_bytes / row_bytes), std::min(threads, g.tiles_y), g.tiles_y);
 }
 

@@ -1,5 +1,8 @@
 #include "backends/onednn/layers/route.h"
 
+#include <algorithm>
+#include <cstring>
+
 namespace clouddetect::onednn {
 
 using dnnl::memory;
@@ -35,6 +38,40 @@ memory slice_channels(Plan& plan, const memory& src, memory::dim offset, memory:
   return target;
 }
 
+// True when every part is in the plan's blocked fp32 layout (nChw8c or nChw16c, one image) with
+// whole channel blocks: there the concatenation is each part's storage copied after the previous.
+bool concatenates_by_copy(const Plan& plan, const std::vector<memory>& parts) {
+  return std::all_of(parts.begin(), parts.end(), [&](const memory& part) {
+    const memory::desc md = part.get_desc();
+    const memory::dims dims = md.dims();
+    const int block = channel_block(md);
+    return dims[0] == 1 && block > 1 && dims[1] % block == 0 && md == plan.activation_desc(dims);
+  });
+}
+
+// The concatenation as one copy per part, which oneDNN 2.6 runs through its generic simple:any
+// concat here, several times slower (docs/PERFORMANCE.md, "Blocks of tile rows").
+memory concatenate_by_copy(Plan& plan, const std::vector<memory>& parts) {
+  memory::dims dims = parts.front().get_desc().dims();
+  dims[1] = 0;
+  for (const memory& part : parts) dims[1] += part.get_desc().dims()[1];
+  const memory dst = plan.new_memory(plan.activation_desc(dims));
+  std::vector<memory> uses = parts;
+  uses.push_back(dst);
+  plan.add_own(
+      "clouddetect:concat",
+      [parts, dst] {
+        auto* out = static_cast<char*>(dst.get_data_handle());
+        for (const memory& part : parts) {
+          const std::size_t bytes = part.get_desc().get_size();
+          std::memcpy(out, part.get_data_handle(), bytes);
+          out += bytes;
+        }
+      },
+      uses);
+  return dst;
+}
+
 }  // namespace
 
 memory make_route(Plan& plan, const darknet::Layer& layer, const std::vector<memory>& inputs) {
@@ -49,6 +86,7 @@ memory make_route(Plan& plan, const darknet::Layer& layer, const std::vector<mem
     parts.push_back(slice_channels(plan, input, channels * p.group_id, channels));
   }
   if (parts.size() == 1) return parts.front();
+  if (concatenates_by_copy(plan, parts)) return concatenate_by_copy(plan, parts);
 
   std::vector<memory::desc> descs;
   for (const memory& part : parts) descs.push_back(part.get_desc());
