@@ -272,7 +272,7 @@ void check_own_winograd(const Plan& plan, const darknet::Layer& layer, int tile,
 }
 
 // Blocks of tile rows for transformed weights up to this size (docs/PERFORMANCE.md, "Blocks of
-// tile rows").
+// tile rows, and concatenations as copies").
 constexpr std::size_t kBlockedMaxWeightBytes = 3 << 20;
 
 // Tile rows per block: blocks of whole tile rows are transformed, multiplied and transformed back

@@ -49,8 +49,8 @@ bool concatenates_by_copy(const Plan& plan, const std::vector<memory>& parts) {
   });
 }
 
-// The concatenation as one copy per part, which oneDNN 2.6 runs through its generic simple:any
-// concat here, several times slower (docs/PERFORMANCE.md, "Blocks of tile rows").
+// The concatenation as one copy per part: oneDNN 2.6 runs its generic simple:any concat here,
+// several times slower (docs/PERFORMANCE.md, "Blocks of tile rows, and concatenations as copies").
 memory concatenate_by_copy(Plan& plan, const std::vector<memory>& parts) {
   memory::dims dims = parts.front().get_desc().dims();
   dims[1] = 0;
